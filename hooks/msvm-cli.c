@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "msvm-cli.h"
+
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "msvm-error.h"
+
+static MsvmCli *parsing_cli;
+
+static gboolean
+set_connect(const char *name, const char *value, gpointer data, GError **error)
+{
+  g_free(parsing_cli->connect_uri);
+  parsing_cli->connect_uri = g_strdup(value);
+  return TRUE;
+}
+
+gboolean
+msvm_cli_parse(MsvmCli *cli, int *argc, char ***argv, const GOptionEntry *entries,
+               const char *parameter_string, const char *summary)
+{
+  const GOptionEntry global_entries[] = {
+    { "connect", 'c', 0, G_OPTION_ARG_CALLBACK, set_connect,
+      "libvirt connection URI (default: libvirt's own default)", "URI" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &cli->json,
+      "write one JSON object on standard output", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *param = g_strdup_printf("%s%s%s", cli->command,
+                                           parameter_string ? " " : "",
+                                           parameter_string ? parameter_string : "");
+
+  parsing_cli = cli;
+  context = g_option_context_new(param);
+  g_option_context_set_summary(context, summary);
+  g_option_context_add_main_entries(context, global_entries, NULL);
+  if (entries != NULL)
+    g_option_context_add_main_entries(context, entries, NULL);
+  if (!g_option_context_parse(context, argc, argv, &error)) {
+    msvm_cli_usage_error(cli, "%s", error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+msvm_cli_read_input(const char *path, gsize max_size, GBytes **ret_bytes, GError **error)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new();
+  int fd;
+  gboolean is_stdin = g_strcmp0(path, "-") == 0;
+
+  if (path == NULL || *path == '\0') {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no input file given");
+    return FALSE;
+  }
+  fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    int saved = errno;
+    g_set_error(error, MSVM_ERROR,
+                saved == EACCES ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
+                "cannot open %s: %s", path, g_strerror(saved));
+    return FALSE;
+  }
+  for (;;) {
+    guint8 chunk[65536];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int saved = errno;
+      if (!is_stdin)
+        close(fd);
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "cannot read %s: %s", is_stdin ? "standard input" : path, g_strerror(saved));
+      return FALSE;
+    }
+    if (n == 0)
+      break;
+    if (buf->len + (gsize)n > max_size) {
+      if (!is_stdin)
+        close(fd);
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "%s is larger than the limit of %" G_GSIZE_FORMAT " bytes",
+                  is_stdin ? "standard input" : path, max_size);
+      return FALSE;
+    }
+    g_byte_array_append(buf, chunk, (guint)n);
+  }
+  if (!is_stdin)
+    close(fd);
+  *ret_bytes = g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+  return TRUE;
+}
+
+static void
+write_all(FILE *f, const void *data, gsize len)
+{
+  if (len > 0 && fwrite(data, 1, len, f) != len)
+    g_printerr("msvm-security: short write\n");
+  fflush(f);
+}
+
+int
+msvm_cli_report(const MsvmCli *cli, const MsvmReport *report)
+{
+  const char *name = msvm_return_code_name(report->return_value);
+  int status = (report->return_value == MSVM_RC_COMPLETED ||
+                report->return_value == MSVM_RC_JOB_STARTED) ? MSVM_EXIT_OK : MSVM_EXIT_FAILED;
+  gboolean has_payload = report->payload_kind != MSVM_PAYLOAD_NONE && report->payload != NULL;
+
+  if (name == NULL)
+    name = "Unknown";
+
+  if (cli->json) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "ReturnValue");
+    json_builder_add_int_value(b, report->return_value);
+    json_builder_set_member_name(b, "ReturnName");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "Job");
+    if (report->job != NULL)
+      json_builder_add_string_value(b, report->job);
+    else
+      json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "Message");
+    if (report->message != NULL)
+      json_builder_add_string_value(b, report->message);
+    else
+      json_builder_add_null_value(b);
+    if (has_payload) {
+      gsize len = 0;
+      const guint8 *data = g_bytes_get_data(report->payload, &len);
+      json_builder_set_member_name(b, report->payload_key ? report->payload_key : "Payload");
+      if (report->payload_kind == MSVM_PAYLOAD_BYTES) {
+        g_autofree char *b64 = g_base64_encode(data, len);
+        json_builder_add_string_value(b, b64);
+      } else {
+        g_autofree char *s = g_strndup((const char *)data, len);
+        json_builder_add_string_value(b, s);
+      }
+    }
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+    fflush(stdout);
+    return status;
+  }
+
+  {
+    FILE *rf = has_payload ? stderr : stdout;
+    if (has_payload) {
+      gsize len = 0;
+      const guint8 *data = g_bytes_get_data(report->payload, &len);
+      write_all(stdout, data, len);
+    }
+    fprintf(rf, "ReturnValue: %u (%s)\n", report->return_value, name);
+    if (report->job != NULL)
+      fprintf(rf, "Job: %s\n", report->job);
+    if (report->message != NULL)
+      fprintf(rf, "%s\n", report->message);
+    fflush(rf);
+  }
+  return status;
+}
+
+int
+msvm_cli_report_error(const MsvmCli *cli, const GError *error)
+{
+  MsvmReport report = {
+    .return_value = msvm_error_to_return_code(error),
+    .message = error ? error->message : NULL,
+  };
+  return msvm_cli_report(cli, &report);
+}
+
+int
+msvm_cli_usage_error(const MsvmCli *cli, const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start(ap, fmt);
+  msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_printerr("msvm-security %s: %s\n", cli->command ? cli->command : "", msg);
+  g_printerr("Try 'msvm-security %s --help'.\n", cli->command ? cli->command : "");
+  return MSVM_EXIT_USAGE;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-security: the helper CLI (DESIGN.md section 8).
+ *
+ *   msvm-security [--connect URI] [--json] COMMAND [OPTIONS]
+ *
+ * The global options may stand before or after the command word; each
+ * command parses the rest with its own GOptionContext.
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "msvm-cli.h"
+
+typedef struct {
+  const char *name;
+  MsvmCommandFunc func;
+  const char *summary;
+} MsvmCommand;
+
+static const MsvmCommand commands[] = {
+  /* one row per command, in the order of DESIGN.md section 8 */
+  { NULL, NULL, NULL }
+};
+
+static void
+print_help(FILE *f)
+{
+  fprintf(f, "Usage: msvm-security [--connect URI] [--json] COMMAND [OPTIONS]\n\n"
+             "Commands:\n");
+  for (gsize i = 0; commands[i].name != NULL; i++)
+    fprintf(f, "  %-40s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\nRun 'msvm-security COMMAND --help' for a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+  MsvmCli cli = { 0 };
+  int cmd_index = -1;
+  int status;
+
+  setlocale(LC_ALL, "");
+
+  /* Find the command word: the first argument that is not an option or the
+   * value of --connect/-c. */
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--connect") == 0 || strcmp(argv[i], "-c") == 0) {
+      i++;
+      continue;
+    }
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      print_help(stdout);
+      return 0;
+    }
+    if (strcmp(argv[i], "--version") == 0) {
+      printf("msvm-security %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+    if (argv[i][0] != '-') {
+      cmd_index = i;
+      break;
+    }
+  }
+  if (cmd_index < 0) {
+    print_help(stderr);
+    return MSVM_EXIT_USAGE;
+  }
+
+  for (gsize c = 0; commands[c].name != NULL; c++) {
+    if (strcmp(commands[c].name, argv[cmd_index]) == 0) {
+      /* argv for the command: program name, then everything but the
+       * command word, so global options before it are parsed too. */
+      g_autofree char **sub = g_new0(char *, argc + 1);
+      int n = 0;
+      for (int i = 0; i < argc; i++) {
+        if (i != cmd_index)
+          sub[n++] = argv[i];
+      }
+      cli.command = commands[c].name;
+      status = commands[c].func(&cli, n, sub);
+      g_free(cli.connect_uri);
+      return status;
+    }
+  }
+  cli.command = argv[cmd_index];
+  fprintf(stderr, "msvm-security: unknown command '%s'\n\n", argv[cmd_index]);
+  print_help(stderr);
+  return MSVM_EXIT_USAGE;
+}

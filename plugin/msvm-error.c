@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "msvm-error.h"
+
+#include <gio/gio.h>
+
+G_DEFINE_QUARK(msvm-security-error-quark, msvm_error)
+
+static const struct {
+  guint32 rc;
+  const char *name;
+} return_codes[] = {
+  { MSVM_RC_COMPLETED, "Completed with No Error" },
+  { MSVM_RC_JOB_STARTED, "Method Parameters Checked - Job Started" },
+  { MSVM_RC_FAILED, "Failed" },
+  { MSVM_RC_ACCESS_DENIED, "Access Denied" },
+  { MSVM_RC_NOT_SUPPORTED, "Not Supported" },
+  { MSVM_RC_STATUS_UNKNOWN, "Status is unknown" },
+  { MSVM_RC_TIMEOUT, "Timeout" },
+  { MSVM_RC_INVALID_PARAMETER, "Invalid parameter" },
+  { MSVM_RC_IN_USE, "System is in use" },
+  { MSVM_RC_INVALID_STATE, "Invalid state for this operation" },
+  { MSVM_RC_INCORRECT_TYPE, "Incorrect data type" },
+  { MSVM_RC_NOT_AVAILABLE, "System is not available" },
+  { MSVM_RC_OUT_OF_MEMORY, "Out of memory" },
+};
+
+const char *
+msvm_return_code_name(guint32 rc)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(return_codes); i++) {
+    if (return_codes[i].rc == rc)
+      return return_codes[i].name;
+  }
+  return NULL;
+}
+
+guint32
+msvm_error_to_return_code(const GError *error)
+{
+  if (error == NULL)
+    return MSVM_RC_COMPLETED;
+  if (error->domain == MSVM_ERROR && msvm_return_code_name((guint32)error->code) != NULL)
+    return (guint32)error->code;
+  if (error->domain == G_IO_ERROR) {
+    switch (error->code) {
+    case G_IO_ERROR_PERMISSION_DENIED:
+    case G_IO_ERROR_READ_ONLY:
+      return MSVM_RC_ACCESS_DENIED;
+    case G_IO_ERROR_NOT_FOUND:
+      return MSVM_RC_NOT_AVAILABLE;
+    case G_IO_ERROR_BUSY:
+      return MSVM_RC_IN_USE;
+    case G_IO_ERROR_TIMED_OUT:
+      return MSVM_RC_TIMEOUT;
+    case G_IO_ERROR_NOT_SUPPORTED:
+      return MSVM_RC_NOT_SUPPORTED;
+    case G_IO_ERROR_INVALID_ARGUMENT:
+      return MSVM_RC_INVALID_PARAMETER;
+    default:
+      return MSVM_RC_FAILED;
+    }
+  }
+  if (error->domain == G_FILE_ERROR) {
+    switch (error->code) {
+    case G_FILE_ERROR_ACCES:
+    case G_FILE_ERROR_PERM:
+    case G_FILE_ERROR_ROFS:
+      return MSVM_RC_ACCESS_DENIED;
+    case G_FILE_ERROR_NOENT:
+      return MSVM_RC_NOT_AVAILABLE;
+    case G_FILE_ERROR_NOMEM:
+      return MSVM_RC_OUT_OF_MEMORY;
+    default:
+      return MSVM_RC_FAILED;
+    }
+  }
+  if (error->domain == G_OPTION_ERROR)
+    return MSVM_RC_INVALID_PARAMETER;
+  return MSVM_RC_FAILED;
+}

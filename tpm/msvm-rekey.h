@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-rekey.h: re-keying a swtpm TPM 2.0 state directory (DESIGN.md section 6).
+ *
+ * The directory is libvirt's `<swtpm>/<uuid>/tpm2`.  The operation locks
+ * swtpm's .lock with an open-file-description lock, decrypts every state file
+ * under the old passphrase (or reads it as plaintext), validates it with
+ * libtpms in a helper process, encrypts under the new passphrase, verifies,
+ * and replaces the directory as a whole with renameat2(RENAME_EXCHANGE).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  MSVM_KDF_PBKDF2,   /* swtpm's default: PBKDF2-HMAC-SHA512, salt "swtpm", 1000 rounds */
+  MSVM_KDF_SHA512,   /* swtpm's kdf=sha512: first key-length bytes of SHA-512(pass) */
+} MsvmStateKdf;
+
+typedef enum {
+  MSVM_CIPHER_AES_256_CBC,
+  MSVM_CIPHER_AES_128_CBC,
+} MsvmStateCipher;
+
+typedef struct {
+  /* NULL: the state is plaintext (old) / not allowed (new). */
+  const guint8 *passphrase;
+  gsize passphrase_len;
+  MsvmStateKdf kdf;
+  MsvmStateCipher cipher; /* for the new state only; the old one is read from the header */
+} MsvmStateKey;
+
+/*
+ * Re-key @state_dir (the tpm2 directory) from @old to @new.
+ * Errors: MSVM_RC_IN_USE (lock held by swtpm), MSVM_RC_INVALID_STATE (wrong
+ * passphrase, state that does not decrypt or validate, TPM 1.2, no permall),
+ * MSVM_RC_NOT_SUPPORTED (no RENAME_EXCHANGE), MSVM_RC_ACCESS_DENIED,
+ * MSVM_RC_FAILED (I/O, full disk).  On failure every byte of the directory
+ * is as it was.
+ */
+gboolean msvm_rekey_state_dir(const char *state_dir, const MsvmStateKey *old_key,
+                              const MsvmStateKey *new_key, GError **error);
+
+/* Check, without changing anything, that every state file of @state_dir opens
+ * under @key (NULL passphrase: is plaintext) and validates. */
+gboolean msvm_state_dir_check(const char *state_dir, const MsvmStateKey *key,
+                              GError **error);
+
+G_END_DECLS
