@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-instance-cimxml.c: an Msvm_SecuritySettingData instance in CIM-XML
+ * (DMTF DSP0201): <INSTANCE CLASSNAME=...> with PROPERTY, PROPERTY.ARRAY,
+ * PROPERTY.REFERENCE and QUALIFIER children, as WMI writes it (plain or with
+ * the ___SYSTEM properties first), or carried as escaped text / CDATA inside
+ * a VALUE element, or wrapped in VALUE.OBJECT.
+ *
+ * libxml2 is told: no network, no entity substitution, no DTD loading, the
+ * text is UTF-8 whatever a declaration says, and never to print.  Any
+ * DOCTYPE stops the parser in the SAX internalSubset callback, before its
+ * internal subset is read, so no entity is ever declared, expanded or
+ * fetched.  Nesting is bounded by libxml2's default depth limit (256
+ * without XML_PARSE_HUGE, which is never set).
+ */
+#include "config.h"
+
+#include "msvm-instance-private.h"
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/tree.h>
+#include <string.h>
+
+#include "msvm-error.h"
+
+typedef struct {
+  gboolean doctype;
+  int doctype_line;
+  char *message;  /* first error libxml2 reported */
+  int line;
+  int column;
+} XmlState;
+
+static void
+on_xml_error(void *user_data, xmlErrorPtr err)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  XmlState *st = ctxt != NULL ? ctxt->_private : NULL;
+
+  if (st == NULL || err == NULL || st->message != NULL || err->level < XML_ERR_ERROR)
+    return;
+  st->message = g_strstrip(g_strdup(err->message != NULL ? err->message : "unknown error"));
+  st->line = err->line;
+  st->column = err->int2;
+}
+
+static void
+on_internal_subset(void *user_data, const xmlChar *name, const xmlChar *external_id,
+                   const xmlChar *system_id)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  XmlState *st = ctxt->_private;
+
+  if (st != NULL) {
+    st->doctype = TRUE;
+    st->doctype_line = xmlSAX2GetLineNumber(ctxt);
+  }
+  xmlStopParser(ctxt);
+}
+
+/* Parses @text as an XML document; NULL with 32773 when it is not
+ * well-formed or has a DOCTYPE. */
+static xmlDocPtr
+read_xml(const MsvmInstanceText *t, GError **error)
+{
+  const int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                      XML_PARSE_IGNORE_ENC | XML_PARSE_NOXINCNODE;
+  xmlParserCtxtPtr ctxt;
+  xmlDocPtr doc;
+  XmlState st = { 0 };
+  g_autofree char *where = NULL;
+
+  ctxt = xmlNewParserCtxt();
+  if (ctxt == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_OUT_OF_MEMORY, "cannot create an XML parser");
+    return NULL;
+  }
+  ctxt->sax->serror = on_xml_error;
+  ctxt->sax->internalSubset = on_internal_subset;
+  ctxt->sax->externalSubset = NULL;
+  ctxt->sax->entityDecl = NULL;
+  ctxt->sax->resolveEntity = NULL;
+  ctxt->_private = &st;
+  doc = xmlCtxtReadMemory(ctxt, t->text, (int)t->len, NULL, "UTF-8", options);
+  if (doc != NULL && (st.doctype || !ctxt->wellFormed)) {
+    xmlFreeDoc(doc);
+    doc = NULL;
+  }
+  ctxt->_private = NULL;
+  xmlFreeParserCtxt(ctxt);
+
+  if (st.doctype) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "a DOCTYPE (line %d%s) is not accepted: no DTD or entity is ever processed",
+                st.doctype_line, t->embedded ? " of the embedded instance text" : "");
+  } else if (doc == NULL) {
+    const char *msg = st.message != NULL ? st.message : "not well-formed";
+    if (strstr(msg, "Excessive depth") != NULL)
+      msg = "elements nested too deeply";
+    if (t->embedded)
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "malformed XML at line %d, column %d of the embedded instance text: %s",
+                  st.line, st.column, msg);
+    else
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "malformed XML at line %d, column %d: %s", st.line, st.column, msg);
+  }
+  g_free(st.message);
+  return doc;
+}
+
+/* ---- the tree ----------------------------------------------------------- */
+
+static gboolean
+is_element(xmlNodePtr node, const char *name)
+{
+  return node->type == XML_ELEMENT_NODE && g_ascii_strcasecmp((const char *)node->name, name) == 0;
+}
+
+/* Attribute by name, any letter case; NULL when absent. */
+static char *
+get_attr(xmlNodePtr node, const char *name)
+{
+  for (xmlAttrPtr a = node->properties; a != NULL; a = a->next) {
+    if (g_ascii_strcasecmp((const char *)a->name, name) == 0) {
+      xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
+      char *copy = g_strdup(v != NULL ? (const char *)v : "");
+      xmlFree(v);
+      return copy;
+    }
+  }
+  return NULL;
+}
+
+static gboolean
+is_blank(const xmlChar *s)
+{
+  for (; s != NULL && *s; s++) {
+    if (!g_ascii_isspace(*s))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Comments, processing instructions and white space are allowed between
+ * elements; other text is not. */
+static gboolean
+check_filler(xmlNodePtr node, const char *parent, GError **error)
+{
+  if (node->type == XML_COMMENT_NODE || node->type == XML_PI_NODE)
+    return TRUE;
+  if ((node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) &&
+      is_blank(node->content))
+    return TRUE;
+  g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+              "unexpected content in <%s> at line %ld", parent, xmlGetLineNo(node));
+  return FALSE;
+}
+
+static char *
+node_text(xmlNodePtr node)
+{
+  xmlChar *v = xmlNodeGetContent(node);
+  char *copy = g_strdup(v != NULL ? (const char *)v : "");
+
+  xmlFree(v);
+  return copy;
+}
+
+static gboolean
+parse_property(MsvmInstanceBuilder *b, xmlNodePtr node, GError **error)
+{
+  g_autofree char *name = get_attr(node, "NAME");
+  g_autofree char *type = NULL;
+  g_autofree char *embedded = NULL;
+  const char *prop_name;
+  xmlNodePtr value = NULL;
+  MsvmProp prop;
+
+  if (name == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "<%s> at line %ld has no NAME", node->name, xmlGetLineNo(node));
+    return FALSE;
+  }
+  if (!msvm_instance_builder_add(b, name, &prop, error))
+    return FALSE;
+  if (prop == MSVM_PROP_LAST)
+    return TRUE;  /* unknown or WMI system property: ignored */
+  prop_name = msvm_settings_props[prop].name;
+
+  if (!is_element(node, "PROPERTY")) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INCORRECT_TYPE,
+                "property %s is given as <%s>; its CIM type is a scalar %s",
+                prop_name, node->name,
+                msvm_instance_cim_type_name(msvm_settings_props[prop].type));
+    return FALSE;
+  }
+  type = get_attr(node, "TYPE");
+  if (type != NULL &&
+      g_ascii_strcasecmp(type, msvm_instance_cim_type_name(msvm_settings_props[prop].type)) != 0) {
+    g_autofree char *quoted = msvm_instance_quote(type);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INCORRECT_TYPE,
+                "property %s is declared TYPE=%s; its CIM type is %s", prop_name, quoted,
+                msvm_instance_cim_type_name(msvm_settings_props[prop].type));
+    return FALSE;
+  }
+  embedded = get_attr(node, "EmbeddedObject");
+  if (embedded != NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INCORRECT_TYPE,
+                "property %s is declared as an embedded object; its CIM type is %s",
+                prop_name, msvm_instance_cim_type_name(msvm_settings_props[prop].type));
+    return FALSE;
+  }
+
+  for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
+    if (is_element(c, "QUALIFIER"))
+      continue;
+    if (is_element(c, "VALUE")) {
+      if (value != NULL) {
+        g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                    "property %s has more than one VALUE (line %ld)", prop_name, xmlGetLineNo(c));
+        return FALSE;
+      }
+      value = c;
+      continue;
+    }
+    if (c->type == XML_ELEMENT_NODE) {
+      g_set_error(error, MSVM_ERROR,
+                  g_ascii_strncasecmp((const char *)c->name, "VALUE.", 6) == 0
+                    ? MSVM_RC_INCORRECT_TYPE : MSVM_RC_INVALID_PARAMETER,
+                  "property %s holds <%s> (line %ld); its CIM type is a scalar %s",
+                  prop_name, c->name, xmlGetLineNo(c),
+                  msvm_instance_cim_type_name(msvm_settings_props[prop].type));
+      return FALSE;
+    }
+    if (!check_filler(c, "PROPERTY", error)) {
+      g_prefix_error(error, "property %s: ", prop_name);
+      return FALSE;
+    }
+  }
+  if (value == NULL)
+    return TRUE;  /* NULL: leaves the setting unchanged */
+
+  for (xmlNodePtr c = value->children; c != NULL; c = c->next) {
+    if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE &&
+        c->type != XML_COMMENT_NODE && c->type != XML_PI_NODE) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INCORRECT_TYPE,
+                  "property %s: VALUE at line %ld holds markup, not a %s",
+                  prop_name, xmlGetLineNo(value),
+                  msvm_instance_cim_type_name(msvm_settings_props[prop].type));
+      return FALSE;
+    }
+  }
+  {
+    g_autofree char *text = node_text(value);
+    return msvm_instance_builder_set_text(b, prop, text, error);
+  }
+}
+
+static gboolean
+parse_instance(MsvmInstanceBuilder *b, xmlNodePtr node, GError **error)
+{
+  g_autofree char *class_name = get_attr(node, "CLASSNAME");
+
+  if (!msvm_instance_builder_begin(b, class_name, error))
+    return FALSE;
+  for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
+    if (is_element(c, "QUALIFIER"))
+      continue;
+    if (is_element(c, "PROPERTY") || is_element(c, "PROPERTY.ARRAY") ||
+        is_element(c, "PROPERTY.REFERENCE")) {
+      if (!parse_property(b, c, error))
+        return FALSE;
+      continue;
+    }
+    if (c->type == XML_ELEMENT_NODE) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "unexpected element <%s> in <INSTANCE> at line %ld", c->name, xmlGetLineNo(c));
+      return FALSE;
+    }
+    if (!check_filler(c, "INSTANCE", error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The only element child of @node (filler aside), or NULL with an error. */
+static xmlNodePtr
+only_child_element(xmlNodePtr node, GError **error)
+{
+  xmlNodePtr found = NULL;
+
+  for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE) {
+      if (found != NULL) {
+        g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                    "<%s> at line %ld holds more than one element", node->name, xmlGetLineNo(node));
+        return NULL;
+      }
+      found = c;
+    } else if (!check_filler(c, (const char *)node->name, error)) {
+      return NULL;
+    }
+  }
+  if (found == NULL)
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "<%s> at line %ld holds no element", node->name, xmlGetLineNo(node));
+  return found;
+}
+
+static gboolean
+has_element_child(xmlNodePtr node)
+{
+  for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* INSTANCE, VALUE.OBJECT > INSTANCE, or VALUE holding either as elements or
+ * as text (escaped or CDATA), unwrapped once. */
+static gboolean
+parse_root(const MsvmInstanceText *t, MsvmInstanceBuilder *b, xmlNodePtr node, int hops,
+           GError **error)
+{
+  if (hops > 2) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "<%s> at line %ld: too many wrappers around the instance",
+                node->name, xmlGetLineNo(node));
+    return FALSE;
+  }
+  if (is_element(node, "INSTANCE"))
+    return parse_instance(b, node, error);
+  if (is_element(node, "VALUE.OBJECT") ||
+      (is_element(node, "VALUE") && has_element_child(node))) {
+    xmlNodePtr child = only_child_element(node, error);
+    return child != NULL && parse_root(t, b, child, hops + 1, error);
+  }
+  if (is_element(node, "VALUE")) {
+    g_autofree char *text = node_text(node);
+    MsvmInstanceText inner = { 0 };
+    char *start = text;
+
+    if (t->embedded) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "an embedded instance inside an embedded instance is not accepted");
+      return FALSE;
+    }
+    /* White space and a byte-order mark around the embedded text. */
+    g_strchomp(start);
+    while (g_ascii_isspace(*start))
+      start++;
+    if (g_str_has_prefix(start, "\xef\xbb\xbf"))
+      start += 3;
+    inner.text = start;
+    inner.len = strlen(start);
+    inner.embedded = TRUE;
+    if (!msvm_instance_parse_text(&inner, b, error)) {
+      g_prefix_error(error, "in the instance embedded in <VALUE> at line %ld: ", xmlGetLineNo(node));
+      return FALSE;
+    }
+    return TRUE;
+  }
+  g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+              "expected <INSTANCE CLASSNAME=\"Msvm_SecuritySettingData\">, found <%s> at line %ld",
+              node->name, xmlGetLineNo(node));
+  return FALSE;
+}
+
+gboolean
+msvm_instance_parse_cim_xml(const MsvmInstanceText *t, MsvmInstanceBuilder *b, GError **error)
+{
+  MsvmInstanceText trimmed = *t;
+  xmlDocPtr doc;
+  xmlNodePtr root;
+  gboolean ok;
+
+  /* An XML declaration must come first; tolerate white space before it
+   * (line numbers in messages then count from the declaration). */
+  {
+    const char *p = t->text;
+    while (g_ascii_isspace(*p))
+      p++;
+    if (p != t->text && g_str_has_prefix(p, "<?xml")) {
+      trimmed.len -= (gsize)(p - t->text);
+      trimmed.text = p;
+    }
+  }
+
+  doc = read_xml(&trimmed, error);
+  if (doc == NULL)
+    return FALSE;
+  root = xmlDocGetRootElement(doc);
+  if (root == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "the XML document has no element");
+    xmlFreeDoc(doc);
+    return FALSE;
+  }
+  ok = parse_root(t, b, root, 0, error);
+  xmlFreeDoc(doc);
+  return ok;
+}
