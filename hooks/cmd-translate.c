@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cmd-translate.c: `msvm-security translate`, the offline translation of an
+ * Msvm_SecuritySettingData instance onto a domain XML file (DESIGN.md
+ * sections 4 and 8).
+ *
+ *   msvm-security translate --settings F --domain-xml F [--secret UUID]
+ *                           [--stash F] [--force]
+ *
+ * No libvirt connection and no store: --secret stands in for the VM's key
+ * protector (the UUID of the libvirt secret the TPM's <encryption> names),
+ * host checks are skipped, and the devices that shielding removes are kept
+ * in the --stash file (0600, written atomically; removed once nothing is
+ * stashed any more).  The new domain XML goes alone to standard output.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "msvm-cli.h"
+#include "msvm-domain.h"
+#include "msvm-error.h"
+#include "msvm-fault.h"
+#include "msvm-instance.h"
+
+#define DOMAIN_XML_MAX (16u * 1024u * 1024u)
+
+static gboolean
+fsync_dir_of(const char *path, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname(path);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc;
+
+  if (fd < 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot open %s: %s", dir, g_strerror(errno));
+    return FALSE;
+  }
+  msvm_fault_point("translate-stash-fsync-dir");
+  rc = fsync(fd);
+  close(fd);
+  if (rc < 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot sync %s: %s", dir, g_strerror(errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Write @text to @path atomically: temporary file beside it (0600), fsync,
+ * rename, fsync of the directory. */
+static gboolean
+write_stash(const char *path, const char *text, GError **error)
+{
+  g_autofree char *tmp = g_strdup_printf("%s.tmp.%d", path, (int)getpid());
+  gsize len = strlen(text), done = 0;
+  int fd;
+
+  msvm_fault_point("translate-stash-create");
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    g_set_error(error, MSVM_ERROR, errno == EACCES ? MSVM_RC_ACCESS_DENIED : MSVM_RC_FAILED,
+                "cannot create %s: %s", tmp, g_strerror(errno));
+    return FALSE;
+  }
+  msvm_fault_point("translate-stash-write");
+  while (done < len) {
+    ssize_t n = write(fd, text + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      unlink(tmp);
+      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot write %s: %s", tmp,
+                  g_strerror(saved));
+      return FALSE;
+    }
+    done += (gsize)n;
+  }
+  msvm_fault_point("translate-stash-fsync");
+  if (fsync(fd) < 0 || close(fd) < 0) {
+    int saved = errno;
+    unlink(tmp);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot sync %s: %s", tmp,
+                g_strerror(saved));
+    return FALSE;
+  }
+  msvm_fault_point("translate-stash-rename");
+  if (rename(tmp, path) < 0) {
+    int saved = errno;
+    unlink(tmp);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot rename %s to %s: %s", tmp, path,
+                g_strerror(saved));
+    return FALSE;
+  }
+  return fsync_dir_of(path, error);
+}
+
+static gboolean
+remove_stash(const char *path, GError **error)
+{
+  msvm_fault_point("translate-stash-unlink");
+  if (unlink(path) < 0) {
+    if (errno == ENOENT)
+      return TRUE;
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot remove %s: %s", path,
+                g_strerror(errno));
+    return FALSE;
+  }
+  return fsync_dir_of(path, error);
+}
+
+/* The stash file's text, NULL when it does not exist. */
+static gboolean
+read_stash(const char *path, char **ret_text, GError **error)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  struct stat st;
+  gsize len;
+  const char *data;
+
+  if (stat(path, &st) < 0 && errno == ENOENT) {
+    *ret_text = NULL;
+    return TRUE;
+  }
+  if (!msvm_cli_read_input(path, DOMAIN_XML_MAX, &bytes, error))
+    return FALSE;
+  data = g_bytes_get_data(bytes, &len);
+  if (memchr(data, '\0', len) != NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "%s holds a NUL byte", path);
+    return FALSE;
+  }
+  *ret_text = g_strndup(data, len);
+  return TRUE;
+}
+
+int
+msvm_cmd_translate(MsvmCli *cli, int argc, char **argv)
+{
+  g_autofree char *settings_path = NULL;
+  g_autofree char *domain_path = NULL;
+  g_autofree char *secret = NULL;
+  g_autofree char *stash_path = NULL;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "settings", 's', 0, G_OPTION_ARG_FILENAME, &settings_path,
+      "the Msvm_SecuritySettingData instance (CIM-XML or MOF; - for standard input)", "F" },
+    { "domain-xml", 'x', 0, G_OPTION_ARG_FILENAME, &domain_path,
+      "the libvirt domain XML to translate onto (- for standard input)", "F" },
+    { "secret", 0, 0, G_OPTION_ARG_STRING, &secret,
+      "UUID of the libvirt secret that stands for the VM's key protector", "UUID" },
+    { "stash", 0, 0, G_OPTION_ARG_FILENAME, &stash_path,
+      "file that keeps the devices shielding removed (read if present, rewritten)", "F" },
+    { "force", 'f', 0, G_OPTION_ARG_NONE, &force,
+      "translate a domain that nova manages; go on without a missing stash", NULL },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) settings_bytes = NULL;
+  g_autoptr(GBytes) domain_bytes = NULL;
+  g_autoptr(MsvmSettings) settings = NULL;
+  g_autofree char *stash_in = NULL;
+  g_autofree char *stash_out = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *xml = NULL;
+  xmlDocPtr doc;
+  MsvmTranslateOptions opts = { 0 };
+  gsize len;
+  const guint8 *data;
+  gboolean ok;
+
+  if (!msvm_cli_parse(cli, &argc, &argv, entries, NULL,
+                      "Offline: print the domain XML with the settings applied."))
+    return MSVM_EXIT_USAGE;
+  if (argc > 1)
+    return msvm_cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
+  if (settings_path == NULL)
+    return msvm_cli_usage_error(cli, "--settings is required");
+  if (domain_path == NULL)
+    return msvm_cli_usage_error(cli, "--domain-xml is required");
+  if (g_strcmp0(settings_path, "-") == 0 && g_strcmp0(domain_path, "-") == 0)
+    return msvm_cli_usage_error(cli, "--settings and --domain-xml cannot both be standard input");
+
+  if (!msvm_cli_read_input(settings_path, MSVM_SETTINGS_MAX_SIZE, &settings_bytes, &error))
+    return msvm_cli_report_error(cli, error);
+  data = g_bytes_get_data(settings_bytes, &len);
+  if (!msvm_instance_parse(data, len, &settings, &error))
+    return msvm_cli_report_error(cli, error);
+
+  if (!msvm_cli_read_input(domain_path, DOMAIN_XML_MAX, &domain_bytes, &error))
+    return msvm_cli_report_error(cli, error);
+  data = g_bytes_get_data(domain_bytes, &len);
+  doc = msvm_domain_parse((const char *)data, len, &error);
+  if (doc == NULL)
+    return msvm_cli_report_error(cli, error);
+
+  if (stash_path != NULL && !read_stash(stash_path, &stash_in, &error)) {
+    xmlFreeDoc(doc);
+    return msvm_cli_report_error(cli, error);
+  }
+
+  opts.secret_uuid = secret;
+  opts.force = force;
+  opts.check_host = FALSE;
+  ok = msvm_domain_apply(doc, settings, &opts, stash_in, &stash_out, &message, &error);
+  if (ok)
+    xml = msvm_domain_format(doc);
+  xmlFreeDoc(doc);
+  if (!ok)
+    return msvm_cli_report_error(cli, error);
+
+  if (stash_path == NULL && stash_out != NULL) {
+    g_set_error(&error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "shielding removes devices that would be lost: give --stash F to keep them");
+    return msvm_cli_report_error(cli, error);
+  }
+  if (stash_path != NULL) {
+    if (stash_out != NULL ? !write_stash(stash_path, stash_out, &error)
+                          : !remove_stash(stash_path, &error))
+      return msvm_cli_report_error(cli, error);
+  }
+
+  {
+    gsize xml_len = strlen(xml);
+    g_autoptr(GBytes) payload = g_bytes_new_take(g_steal_pointer(&xml), xml_len);
+    MsvmReport report = {
+      .return_value = MSVM_RC_COMPLETED,
+      .message = message,
+      .payload_kind = MSVM_PAYLOAD_TEXT,
+      .payload = payload,
+    };
+    return msvm_cli_report(cli, &report);
+  }
+}
