@@ -23,6 +23,8 @@ typedef struct {
 
 static const MsvmCommand commands[] = {
   /* one row per command, in the order of DESIGN.md section 8 */
+  { "translate", msvm_cmd_translate, "offline: print the domain XML with the settings applied" },
+  { "rekey", msvm_cmd_rekey, "offline: re-key a swtpm TPM 2.0 state directory" },
   { NULL, NULL, NULL }
 };
 

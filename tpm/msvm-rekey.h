@@ -12,17 +12,9 @@
 
 #include <glib.h>
 
+#include "msvm-state-file.h" /* MsvmStateKdf, MsvmStateCipher */
+
 G_BEGIN_DECLS
-
-typedef enum {
-  MSVM_KDF_PBKDF2,   /* swtpm's default: PBKDF2-HMAC-SHA512, salt "swtpm", 1000 rounds */
-  MSVM_KDF_SHA512,   /* swtpm's kdf=sha512: first key-length bytes of SHA-512(pass) */
-} MsvmStateKdf;
-
-typedef enum {
-  MSVM_CIPHER_AES_256_CBC,
-  MSVM_CIPHER_AES_128_CBC,
-} MsvmStateCipher;
 
 typedef struct {
   /* NULL: the state is plaintext (old) / not allowed (new). */

@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-rekey.c: re-keying a swtpm TPM 2.0 state directory as a whole
+ * (DESIGN.md section 6; see msvm-rekey.h and docs/rekey.rst).
+ *
+ *   1. open the directory (no symlinks), take an OFD write lock on .lock
+ *      (held until the end; swtpm holding it -> 32774);
+ *   2. read every entry: tpm2-00.* are state files, TMP2-00.* are swtpm's
+ *      own leftover temporary files (dropped), .lock; anything else (TPM 1.2
+ *      files, symlinks, subdirectories, unknown files) -> 32775;
+ *   3. decode every state file under the old key, validate with libtpms in
+ *      the helper process, encode under the new key, decode back, compare;
+ *   4. build "<parent>/.<name>.msvm-rekey" (leftovers of that name are
+ *      deleted first) with the same owner, group and modes, its own locked
+ *      .lock, files written and fsync'ed, read back and verified, the
+ *      directory fsync'ed;
+ *   5. renameat2(RENAME_EXCHANGE), fsync the parent, delete the side
+ *      directory, which now holds the copy under the old key.
+ *
+ * Before step 5 nothing of the original directory changed (except that a
+ * missing .lock is created, as swtpm would); every failure removes the side
+ * directory.  If fsync of the parent fails after the exchange, the exchange
+ * is undone.
+ */
+#include "config.h"
+
+#include "msvm-rekey.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "msvm-error.h"
+#include "msvm-fault.h"
+#include "msvm-kdf.h"
+#include "msvm-state-file.h"
+#include "msvm-tpm-validate.h"
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+#define PERMALL "tpm2-00.permall"
+#define VOLATILE "tpm2-00.volatilestate"
+
+typedef struct {
+  char *name;
+  struct stat st;
+  GBytes *orig;     /* the file as it is on disk (encrypted or plaintext TPM state) */
+  GBytes *plain;    /* the decoded TPM state blob (wiping) */
+  GBytes *encoded;  /* the new file */
+} StateFile;
+
+typedef struct {
+  char *path;       /* as given, for messages */
+  char *base;       /* the directory's name in its parent */
+  char *side;       /* the side directory's name in the parent */
+  int parent_fd;
+  int dir_fd;
+  int lock_fd;
+  struct stat dir_st;
+  struct stat lock_st;
+  GPtrArray *files; /* StateFile* */
+} Ctx;
+
+static void
+state_file_free(gpointer p)
+{
+  StateFile *f = p;
+  g_free(f->name);
+  if (f->orig)
+    g_bytes_unref(f->orig);
+  if (f->plain)
+    g_bytes_unref(f->plain);
+  if (f->encoded)
+    g_bytes_unref(f->encoded);
+  g_free(f);
+}
+
+static void
+ctx_clear(Ctx *c)
+{
+  if (c->lock_fd >= 0)
+    close(c->lock_fd);
+  if (c->dir_fd >= 0)
+    close(c->dir_fd);
+  if (c->parent_fd >= 0)
+    close(c->parent_fd);
+  if (c->files)
+    g_ptr_array_unref(c->files);
+  g_free(c->path);
+  g_free(c->base);
+  g_free(c->side);
+}
+
+static guint32
+rc_for_errno(int e)
+{
+  switch (e) {
+  case EACCES:
+  case EPERM:
+  case EROFS:
+    return MSVM_RC_ACCESS_DENIED;
+  default:
+    return MSVM_RC_FAILED;
+  }
+}
+
+static gboolean G_GNUC_PRINTF(3, 4)
+errno_error(GError **error, int e, const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start(ap, fmt);
+  msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(error, MSVM_ERROR, rc_for_errno(e), "%s: %s", msg, g_strerror(e));
+  return FALSE;
+}
+
+static StateFile *
+find_file(Ctx *c, const char *name)
+{
+  for (guint i = 0; i < c->files->len; i++) {
+    StateFile *f = g_ptr_array_index(c->files, i);
+    if (strcmp(f->name, name) == 0)
+      return f;
+  }
+  return NULL;
+}
+
+/* Open the state directory and its parent (the directory itself must not
+ * be a symlink). */
+static gboolean
+open_dir(Ctx *c, const char *state_dir, GError **error)
+{
+  g_autofree char *trimmed = g_strdup(state_dir);
+  g_autofree char *parent = NULL;
+  gsize n = strlen(trimmed);
+
+  while (n > 1 && trimmed[n - 1] == '/')
+    trimmed[--n] = '\0';
+  c->path = g_strdup(trimmed);
+  c->base = g_path_get_basename(trimmed);
+  parent = g_path_get_dirname(trimmed);
+  if (strcmp(c->base, "/") == 0 || strcmp(c->base, ".") == 0 ||
+      strcmp(c->base, "..") == 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "%s: give the state directory by its name (for example .../tpm2)", state_dir);
+    return FALSE;
+  }
+  c->side = g_strdup_printf(".%s.msvm-rekey", c->base);
+
+  c->parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (c->parent_fd < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ENOTDIR) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s: %s", parent, g_strerror(e));
+      return FALSE;
+    }
+    return errno_error(error, e, "cannot open %s", parent);
+  }
+  c->dir_fd = openat(c->parent_fd, c->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (c->dir_fd < 0) {
+    int e = errno;
+    if (e == ENOENT) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "%s: no such state directory", c->path);
+      return FALSE;
+    }
+    if (e == ELOOP || e == ENOTDIR) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "%s: not a directory (symbolic links are refused)", c->path);
+      return FALSE;
+    }
+    return errno_error(error, e, "cannot open %s", c->path);
+  }
+  if (fstat(c->dir_fd, &c->dir_st) != 0)
+    return errno_error(error, errno, "cannot stat %s", c->path);
+  return TRUE;
+}
+
+static gboolean
+ofd_lock(int fd, short type, const char *what, GError **error)
+{
+  struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+  if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    int e = errno;
+    if (e == EAGAIN || e == EACCES) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE,
+                  "%s is locked: swtpm (or another re-key) is using this TPM state", what);
+      return FALSE;
+    }
+    return errno_error(error, e, "cannot lock %s", what);
+  }
+  return TRUE;
+}
+
+/* Lock swtpm's .lock.  @create: create it when missing (as swtpm would,
+ * owned like the directory); otherwise a missing .lock means no lock. */
+static gboolean
+lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
+{
+  g_autofree char *what = g_strdup_printf("%s/.lock", c->path);
+  int flags = (for_write ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+
+  c->lock_fd = openat(c->dir_fd, ".lock", flags);
+  if (c->lock_fd < 0 && errno == ENOENT && create) {
+    msvm_fault_point("rekey-create-lock");
+    c->lock_fd = openat(c->dir_fd, ".lock", flags | O_CREAT | O_EXCL, 0640);
+    if (c->lock_fd >= 0 && geteuid() == 0 &&
+        fchown(c->lock_fd, c->dir_st.st_uid, c->dir_st.st_gid) != 0) {
+      int e = errno;
+      close(c->lock_fd);
+      c->lock_fd = -1;
+      unlinkat(c->dir_fd, ".lock", 0);
+      return errno_error(error, e, "cannot set the owner of %s", what);
+    }
+  }
+  if (c->lock_fd < 0) {
+    int e = errno;
+    if (e == ENOENT && !create)
+      return TRUE;
+    if (e == ELOOP) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "%s is a symbolic link", what);
+      return FALSE;
+    }
+    return errno_error(error, e, "cannot open %s", what);
+  }
+  if (fstat(c->lock_fd, &c->lock_st) != 0)
+    return errno_error(error, errno, "cannot stat %s", what);
+  if (!S_ISREG(c->lock_st.st_mode)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is not a regular file", what);
+    return FALSE;
+  }
+  return ofd_lock(c->lock_fd, for_write ? F_WRLCK : F_RDLCK, what, error);
+}
+
+static gboolean
+read_fd_all(int fd, gsize size_hint, GBytes **ret, GError **error, const char *what)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_sized_new(size_hint ? (guint)size_hint : 64);
+
+  for (;;) {
+    guint8 chunk[16384];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno_error(error, errno, "cannot read %s", what);
+    if (n == 0)
+      break;
+    if (buf->len + (gsize)n > MSVM_STATE_FILE_MAX_SIZE) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
+      msvm_wipe(chunk, sizeof(chunk));
+      return FALSE;
+    }
+    g_byte_array_append(buf, chunk, (guint)n);
+    msvm_wipe(chunk, (gsize)n);
+  }
+  {
+    gsize len = buf->len;
+    guint8 *data = g_byte_array_steal(buf, NULL);
+    *ret = msvm_secret_bytes_new_take(data, len);
+  }
+  return TRUE;
+}
+
+static gboolean
+read_file_at(int dir_fd, const char *name, const char *what, GBytes **ret,
+             struct stat *ret_st, GError **error)
+{
+  struct stat st;
+  int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  gboolean ok;
+
+  if (fd < 0) {
+    int e = errno;
+    if (e == ELOOP) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is a symbolic link", what);
+      return FALSE;
+    }
+    return errno_error(error, e, "cannot open %s", what);
+  }
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return errno_error(error, e, "cannot stat %s", what);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is not a regular file", what);
+    return FALSE;
+  }
+  if ((guint64)st.st_size > MSVM_STATE_FILE_MAX_SIZE) {
+    close(fd);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
+    return FALSE;
+  }
+  ok = read_fd_all(fd, (gsize)st.st_size, ret, error, what);
+  close(fd);
+  if (ok && ret_st != NULL)
+    *ret_st = st;
+  return ok;
+}
+
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Go through the directory's entries; collect the state files. */
+static gboolean
+scan_dir(Ctx *c, GError **error)
+{
+  int fd = fcntl(c->dir_fd, F_DUPFD_CLOEXEC, 3);
+  DIR *d;
+  struct dirent *de;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+  if (fd < 0)
+    return errno_error(error, errno, "cannot read %s", c->path);
+  d = fdopendir(fd);
+  if (d == NULL) {
+    int e = errno;
+    close(fd);
+    return errno_error(error, e, "cannot read %s", c->path);
+  }
+  rewinddir(d);
+  errno = 0;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      g_ptr_array_add(names, g_strdup(de->d_name));
+    errno = 0;
+  }
+  if (errno != 0) {
+    int e = errno;
+    closedir(d);
+    return errno_error(error, e, "cannot read %s", c->path);
+  }
+  closedir(d);
+  g_ptr_array_sort(names, compare_names);
+
+  c->files = g_ptr_array_new_with_free_func(state_file_free);
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index(names, i);
+    struct stat st;
+
+    if (fstatat(c->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return errno_error(error, errno, "cannot stat %s/%s", c->path, name);
+    if (S_ISLNK(st.st_mode)) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "%s/%s is a symbolic link; refusing to touch this state directory",
+                  c->path, name);
+      return FALSE;
+    }
+    if (strcmp(name, ".lock") == 0)
+      continue;
+    if (g_str_has_prefix(name, "tpm-00.") || g_str_has_prefix(name, "TMP-00.")) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "%s holds a TPM 1.2 state (%s), which is not supported", c->path, name);
+      return FALSE;
+    }
+    if (g_str_has_prefix(name, "TMP2-00.") && S_ISREG(st.st_mode))
+      continue; /* swtpm's own temporary file left by a crash; swtpm ignores it */
+    if (!g_str_has_prefix(name, "tpm2-00.") || !S_ISREG(st.st_mode)) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "unexpected entry %s in the state directory %s; move it away first",
+                  name, c->path);
+      return FALSE;
+    }
+    {
+      StateFile *f = g_new0(StateFile, 1);
+      f->name = g_strdup(name);
+      g_ptr_array_add(c->files, f);
+    }
+  }
+  if (find_file(c, PERMALL) == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                "%s holds no TPM 2.0 state (%s is missing)", c->path, PERMALL);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Read and decode every state file under @key; validate with libtpms. */
+static gboolean
+read_and_decode(Ctx *c, const MsvmStateKey *key, GError **error)
+{
+  StateFile *vol;
+
+  for (guint i = 0; i < c->files->len; i++) {
+    StateFile *f = g_ptr_array_index(c->files, i);
+    g_autofree char *what = g_strdup_printf("%s/%s", c->path, f->name);
+    gsize len;
+    const guint8 *data;
+
+    if (!read_file_at(c->dir_fd, f->name, what, &f->orig, &f->st, error))
+      return FALSE;
+    data = g_bytes_get_data(f->orig, &len);
+    if (!msvm_state_file_decode(data, len, key ? key->passphrase : NULL,
+                                key ? key->passphrase_len : 0,
+                                key ? key->kdf : MSVM_KDF_PBKDF2, &f->plain, error)) {
+      g_prefix_error(error, "%s: ", what);
+      return FALSE;
+    }
+  }
+  vol = find_file(c, VOLATILE);
+  if (!msvm_tpm_validate_in_helper(find_file(c, PERMALL)->plain, vol ? vol->plain : NULL,
+                                   error)) {
+    g_prefix_error(error, "%s: ", c->path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+bytes_equal(GBytes *a, GBytes *b)
+{
+  gsize la, lb;
+  const guint8 *pa = g_bytes_get_data(a, &la);
+  const guint8 *pb = g_bytes_get_data(b, &lb);
+  return la == lb && (la == 0 || memcmp(pa, pb, la) == 0);
+}
+
+/* Encode every file under @key and check it decodes back to the same. */
+static gboolean
+encode_all(Ctx *c, const MsvmStateKey *key, GError **error)
+{
+  for (guint i = 0; i < c->files->len; i++) {
+    StateFile *f = g_ptr_array_index(c->files, i);
+    g_autoptr(GBytes) back = NULL;
+    gsize plen, elen;
+    const guint8 *pdata = g_bytes_get_data(f->plain, &plen);
+    const guint8 *edata;
+
+    if (!msvm_state_file_encode(pdata, plen, key->passphrase, key->passphrase_len, key->kdf,
+                                key->cipher, &f->encoded, error)) {
+      g_prefix_error(error, "%s/%s: ", c->path, f->name);
+      return FALSE;
+    }
+    edata = g_bytes_get_data(f->encoded, &elen);
+    if (!msvm_state_file_decode(edata, elen, key->passphrase, key->passphrase_len, key->kdf,
+                                &back, error)) {
+      g_prefix_error(error, "%s/%s: the new encoding does not decode: ", c->path, f->name);
+      return FALSE;
+    }
+    if (!bytes_equal(back, f->plain)) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                  "%s/%s: the new encoding does not decode to the same state",
+                  c->path, f->name);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Remove @name in @dir_fd and everything below it, never following a
+ * symlink.  Missing is fine. */
+static gboolean
+remove_tree_at(int dir_fd, const char *name, GError **error)
+{
+  struct stat st;
+  int fd;
+  DIR *d;
+  struct dirent *de;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+  if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT)
+      return TRUE;
+    return errno_error(error, errno, "cannot stat %s", name);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlinkat(dir_fd, name, 0) != 0 && errno != ENOENT)
+      return errno_error(error, errno, "cannot remove %s", name);
+    return TRUE;
+  }
+  fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno_error(error, errno, "cannot open %s", name);
+  d = fdopendir(fd);
+  if (d == NULL) {
+    int e = errno;
+    close(fd);
+    return errno_error(error, e, "cannot read %s", name);
+  }
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      g_ptr_array_add(names, g_strdup(de->d_name));
+  }
+  for (guint i = 0; i < names->len; i++) {
+    if (!remove_tree_at(dirfd(d), g_ptr_array_index(names, i), error)) {
+      closedir(d);
+      return FALSE;
+    }
+  }
+  closedir(d);
+  if (unlinkat(dir_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+    return errno_error(error, errno, "cannot remove %s", name);
+  return TRUE;
+}
+
+static gboolean
+set_owner(int fd, const struct stat *like, const char *what, GError **error)
+{
+  if (geteuid() == 0 || like->st_uid != geteuid() || like->st_gid != getegid()) {
+    if (fchown(fd, like->st_uid, like->st_gid) != 0)
+      return errno_error(error, errno, "cannot give %s the owner %u:%u", what,
+                         (unsigned)like->st_uid, (unsigned)like->st_gid);
+  }
+  return TRUE;
+}
+
+static gboolean
+write_all(int fd, const guint8 *data, gsize len, const char *what, GError **error)
+{
+  gsize done = 0;
+
+  while (done < len) {
+    ssize_t n = write(fd, data + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno_error(error, errno, "cannot write %s", what);
+    done += (gsize)n;
+  }
+  return TRUE;
+}
+
+static gboolean
+write_new_file(int side_fd, const char *side_path, const char *name, GBytes *content,
+               const struct stat *like, GError **error)
+{
+  g_autofree char *what = g_strdup_printf("%s/%s", side_path, name);
+  g_autofree char *fp_write = g_strdup_printf("rekey-write %s", name);
+  g_autofree char *fp_fsync = g_strdup_printf("rekey-fsync %s", name);
+  gsize len;
+  const guint8 *data = g_bytes_get_data(content, &len);
+  int fd;
+
+  msvm_fault_point(fp_write);
+  fd = openat(side_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+              0600);
+  if (fd < 0)
+    return errno_error(error, errno, "cannot create %s", what);
+  if (!set_owner(fd, like, what, error) ||
+      (fchmod(fd, like->st_mode & 07777) != 0 &&
+       !errno_error(error, errno, "cannot set the mode of %s", what)) ||
+      !write_all(fd, data, len, what, error)) {
+    close(fd);
+    return FALSE;
+  }
+  msvm_fault_point(fp_fsync);
+  if (fsync(fd) != 0) {
+    int e = errno;
+    close(fd);
+    return errno_error(error, e, "cannot fsync %s", what);
+  }
+  if (close(fd) != 0)
+    return errno_error(error, errno, "cannot close %s", what);
+  return TRUE;
+}
+
+/* Build the complete new directory under the side name; returns its fd
+ * and its lock's fd. */
+static gboolean
+build_side(Ctx *c, const MsvmStateKey *key, int *ret_side_fd, int *ret_side_lock_fd,
+           GError **error)
+{
+  g_autofree char *parent = g_path_get_dirname(c->path);
+  g_autofree char *side_path = g_build_filename(parent, c->side, NULL);
+  g_autofree char *lock_what = g_strdup_printf("%s/.lock", side_path);
+  int side_fd, lock_fd;
+
+  msvm_fault_point("rekey-mkdir-side");
+  if (mkdirat(c->parent_fd, c->side, 0700) != 0)
+    return errno_error(error, errno, "cannot create %s", side_path);
+  side_fd = openat(c->parent_fd, c->side, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (side_fd < 0)
+    return errno_error(error, errno, "cannot open %s", side_path);
+  *ret_side_fd = side_fd;
+  if (!set_owner(side_fd, &c->dir_st, side_path, error))
+    return FALSE;
+
+  /* Its own .lock, locked by us before it is ever visible under the name
+   * swtpm uses. */
+  msvm_fault_point("rekey-write .lock");
+  lock_fd = openat(side_fd, ".lock",
+                   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+  if (lock_fd < 0)
+    return errno_error(error, errno, "cannot create %s", lock_what);
+  *ret_side_lock_fd = lock_fd;
+  if (!set_owner(lock_fd, &c->lock_st, lock_what, error))
+    return FALSE;
+  if (fchmod(lock_fd, c->lock_st.st_mode & 07777) != 0)
+    return errno_error(error, errno, "cannot set the mode of %s", lock_what);
+  if (!ofd_lock(lock_fd, F_WRLCK, lock_what, error))
+    return FALSE;
+
+  for (guint i = 0; i < c->files->len; i++) {
+    StateFile *f = g_ptr_array_index(c->files, i);
+    if (!write_new_file(side_fd, side_path, f->name, f->encoded, &f->st, error))
+      return FALSE;
+  }
+
+  /* Read the files back from the disk and check them once more. */
+  for (guint i = 0; i < c->files->len; i++) {
+    StateFile *f = g_ptr_array_index(c->files, i);
+    g_autofree char *what = g_strdup_printf("%s/%s", side_path, f->name);
+    g_autoptr(GBytes) disk = NULL;
+    g_autoptr(GBytes) back = NULL;
+    gsize len;
+    const guint8 *data;
+
+    if (!read_file_at(side_fd, f->name, what, &disk, NULL, error))
+      return FALSE;
+    data = g_bytes_get_data(disk, &len);
+    if (!bytes_equal(disk, f->encoded) ||
+        !msvm_state_file_decode(data, len, key->passphrase, key->passphrase_len, key->kdf,
+                                &back, NULL) ||
+        !bytes_equal(back, f->plain)) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                  "%s: what was written does not read back correctly", what);
+      return FALSE;
+    }
+  }
+
+  if (fchmod(side_fd, c->dir_st.st_mode & 07777) != 0)
+    return errno_error(error, errno, "cannot set the mode of %s", side_path);
+  msvm_fault_point("rekey-fsync-side-dir");
+  if (fsync(side_fd) != 0)
+    return errno_error(error, errno, "cannot fsync %s", side_path);
+  return TRUE;
+}
+
+static gboolean
+exchange(Ctx *c, GError **error)
+{
+  if (renameat2(c->parent_fd, c->side, c->parent_fd, c->base, RENAME_EXCHANGE) != 0) {
+    int e = errno;
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_SUPPORTED,
+                  "the file system of %s cannot exchange two directories atomically "
+                  "(renameat2 RENAME_EXCHANGE: %s); refusing to re-key without it",
+                  c->path, g_strerror(e));
+      return FALSE;
+    }
+    return errno_error(error, e, "cannot exchange %s with the new state", c->path);
+  }
+  return TRUE;
+}
+
+/* The steps after the checks of the arguments; the caller cleans up. */
+static gboolean
+rekey_steps(Ctx *c, const MsvmStateKey *old_key, const MsvmStateKey *new_key, int *side_fd,
+            int *side_lock_fd, gboolean *side_created, GError **error)
+{
+  if (!lock_dir(c, TRUE, TRUE, error) ||
+      !scan_dir(c, error) ||
+      !read_and_decode(c, old_key, error) ||
+      !encode_all(c, new_key, error))
+    return FALSE;
+
+  /* Any leftover of the side name is garbage of an interrupted run. */
+  msvm_fault_point("rekey-remove-leftover");
+  if (!remove_tree_at(c->parent_fd, c->side, error))
+    return FALSE;
+  *side_created = TRUE;
+  if (!build_side(c, new_key, side_fd, side_lock_fd, error))
+    return FALSE;
+
+  msvm_fault_point("rekey-exchange");
+  if (!exchange(c, error))
+    return FALSE;
+  /* From here on the side name holds the old directory. */
+  msvm_fault_point("rekey-fsync-parent");
+  if (fsync(c->parent_fd) != 0) {
+    int e = errno;
+    /* Undo: put the original back under its name. */
+    if (renameat2(c->parent_fd, c->side, c->parent_fd, c->base, RENAME_EXCHANGE) == 0) {
+      (void)fsync(c->parent_fd);
+      return errno_error(error, e, "cannot fsync the parent of %s", c->path);
+    }
+    /* Could not undo: the new state is in place, the old one is kept
+     * under the side name; never delete it here. */
+    *side_created = FALSE;
+    return errno_error(error, e, "cannot fsync the parent of %s after the exchange; the "
+                       "state may already be under the new key (the old directory is "
+                       "kept as %s)", c->path, c->side);
+  }
+
+  /* Delete the copy under the old key.  A failure here does not undo the
+   * re-key (the new state is in place and durable); the leftover is removed
+   * by the next re-key of this directory. */
+  msvm_fault_point("rekey-delete-old");
+  *side_created = FALSE;
+  if (remove_tree_at(c->parent_fd, c->side, NULL))
+    (void)fsync(c->parent_fd);
+  return TRUE;
+}
+
+gboolean
+msvm_rekey_state_dir(const char *state_dir, const MsvmStateKey *old_key,
+                     const MsvmStateKey *new_key, GError **error)
+{
+  Ctx c = { .parent_fd = -1, .dir_fd = -1, .lock_fd = -1 };
+  int side_fd = -1, side_lock_fd = -1;
+  gboolean side_created = FALSE;
+  gboolean ok;
+  const MsvmStateKey *old_eff = (old_key != NULL && old_key->passphrase != NULL) ? old_key
+                                                                                  : NULL;
+
+  if (state_dir == NULL || *state_dir == '\0') {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no state directory given");
+    return FALSE;
+  }
+  if (new_key == NULL || new_key->passphrase == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "no new passphrase given (re-keying to plaintext is not supported)");
+    return FALSE;
+  }
+  if ((new_key->kdf != MSVM_KDF_PBKDF2 && new_key->kdf != MSVM_KDF_SHA512) ||
+      (new_key->cipher != MSVM_CIPHER_AES_256_CBC &&
+       new_key->cipher != MSVM_CIPHER_AES_128_CBC)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "unknown KDF or cipher");
+    return FALSE;
+  }
+
+  ok = open_dir(&c, state_dir, error) &&
+       rekey_steps(&c, old_eff, new_key, &side_fd, &side_lock_fd, &side_created, error);
+
+  if (side_lock_fd >= 0)
+    close(side_lock_fd);
+  if (side_fd >= 0)
+    close(side_fd);
+  if (!ok && side_created)
+    remove_tree_at(c.parent_fd, c.side, NULL);
+  ctx_clear(&c);
+  return ok;
+}
+
+gboolean
+msvm_state_dir_check(const char *state_dir, const MsvmStateKey *key, GError **error)
+{
+  Ctx c = { .parent_fd = -1, .dir_fd = -1, .lock_fd = -1 };
+  gboolean ok;
+  const MsvmStateKey *eff = (key != NULL && key->passphrase != NULL) ? key : NULL;
+
+  if (state_dir == NULL || *state_dir == '\0') {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no state directory given");
+    return FALSE;
+  }
+  ok = open_dir(&c, state_dir, error) &&
+       lock_dir(&c, FALSE, FALSE, error) &&
+       scan_dir(&c, error) &&
+       read_and_decode(&c, eff, error);
+  ctx_clear(&c);
+  return ok;
+}
