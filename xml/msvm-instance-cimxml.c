@@ -110,6 +110,62 @@ read_xml(const MsvmInstanceText *t, GError **error)
   return doc;
 }
 
+/* libxml2 2.9 checks an element's attributes for duplicates pair by pair,
+ * so a few megabytes of attributes on one element take minutes.  No CIM-XML
+ * element has more than a handful; count them (the '=' outside quotes in
+ * each tag) before libxml2 sees the text.  Linear, and conservative: a
+ * malformed tag is left for libxml2 to report. */
+#define MAX_ATTRIBUTES 64
+
+static gboolean
+check_attribute_counts(const MsvmInstanceText *t, GError **error)
+{
+  const char *s = t->text;
+  const char *end = t->text + t->len;
+  const char *p = s;
+
+  while (p < end) {
+    const char *lt = memchr(p, '<', (gsize)(end - p));
+    const char *terminator = NULL;
+    const char *q;
+    guint n = 0;
+    char quote = 0;
+
+    if (lt == NULL)
+      break;
+    if (g_str_has_prefix(lt, "<!--"))
+      terminator = "-->";
+    else if (g_str_has_prefix(lt, "<![CDATA["))
+      terminator = "]]>";
+    else if (g_str_has_prefix(lt, "<?"))
+      terminator = "?>";
+    if (terminator != NULL) {
+      q = strstr(lt + 2, terminator);
+      p = q != NULL ? q + strlen(terminator) : end;
+      continue;
+    }
+    for (q = lt + 1; q < end; q++) {
+      if (quote != 0) {
+        if (*q == quote)
+          quote = 0;
+      } else if (*q == '"' || *q == '\'') {
+        quote = *q;
+      } else if (*q == '=') {
+        if (++n > MAX_ATTRIBUTES) {
+          g_autofree char *where = msvm_instance_text_where(t, (gsize)(lt - s));
+          g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                      "the element at %s has more than %d attributes", where, MAX_ATTRIBUTES);
+          return FALSE;
+        }
+      } else if (*q == '>' || *q == '<') {
+        break;
+      }
+    }
+    p = q;
+  }
+  return TRUE;
+}
+
 /* ---- the tree ----------------------------------------------------------- */
 
 static gboolean
@@ -389,6 +445,8 @@ msvm_instance_parse_cim_xml(const MsvmInstanceText *t, MsvmInstanceBuilder *b, G
     }
   }
 
+  if (!check_attribute_counts(&trimmed, error))
+    return FALSE;
   doc = read_xml(&trimmed, error);
   if (doc == NULL)
     return FALSE;
