@@ -139,6 +139,26 @@ read_stash(const char *path, char **ret_text, GError **error)
   return TRUE;
 }
 
+/* A payload command reports a failure on standard error and leaves standard
+ * output empty (DESIGN.md section 8); with --json the one object goes to
+ * standard output as always. */
+static int
+report_failure(const MsvmCli *cli, const GError *error)
+{
+  g_autoptr(GBytes) empty = NULL;
+  MsvmReport report = {
+    .return_value = msvm_error_to_return_code(error),
+    .message = error ? error->message : NULL,
+  };
+
+  if (cli->json)
+    return msvm_cli_report(cli, &report);
+  empty = g_bytes_new_static("", 0);
+  report.payload_kind = MSVM_PAYLOAD_TEXT;
+  report.payload = empty;
+  return msvm_cli_report(cli, &report);
+}
+
 int
 msvm_cmd_translate(MsvmCli *cli, int argc, char **argv)
 {
@@ -187,21 +207,21 @@ msvm_cmd_translate(MsvmCli *cli, int argc, char **argv)
     return msvm_cli_usage_error(cli, "--settings and --domain-xml cannot both be standard input");
 
   if (!msvm_cli_read_input(settings_path, MSVM_SETTINGS_MAX_SIZE, &settings_bytes, &error))
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
   data = g_bytes_get_data(settings_bytes, &len);
   if (!msvm_instance_parse(data, len, &settings, &error))
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
 
   if (!msvm_cli_read_input(domain_path, DOMAIN_XML_MAX, &domain_bytes, &error))
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
   data = g_bytes_get_data(domain_bytes, &len);
   doc = msvm_domain_parse((const char *)data, len, &error);
   if (doc == NULL)
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
 
   if (stash_path != NULL && !read_stash(stash_path, &stash_in, &error)) {
     xmlFreeDoc(doc);
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
   }
 
   opts.secret_uuid = secret;
@@ -212,17 +232,17 @@ msvm_cmd_translate(MsvmCli *cli, int argc, char **argv)
     xml = msvm_domain_format(doc);
   xmlFreeDoc(doc);
   if (!ok)
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
 
   if (stash_path == NULL && stash_out != NULL) {
     g_set_error(&error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
                 "shielding removes devices that would be lost: give --stash F to keep them");
-    return msvm_cli_report_error(cli, error);
+    return report_failure(cli, error);
   }
   if (stash_path != NULL) {
     if (stash_out != NULL ? !write_stash(stash_path, stash_out, &error)
                           : !remove_stash(stash_path, &error))
-      return msvm_cli_report_error(cli, error);
+      return report_failure(cli, error);
   }
 
   {
