@@ -63,6 +63,14 @@ int msvm_cli_usage_error(const MsvmCli *cli, const char *fmt, ...) G_GNUC_PRINTF
 /* The commands; each returns the exit status. */
 typedef int (*MsvmCommandFunc)(MsvmCli *cli, int argc, char **argv);
 
+int msvm_cmd_set_security_policy(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_set_key_protector(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_get_key_protector(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_modify_security_settings(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_restore_last_known_good_key_protector(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_get_security_settings(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_recover(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_job(MsvmCli *cli, int argc, char **argv);
 int msvm_cmd_translate(MsvmCli *cli, int argc, char **argv);
 int msvm_cmd_rekey(MsvmCli *cli, int argc, char **argv);
 

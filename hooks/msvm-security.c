@@ -23,6 +23,14 @@ typedef struct {
 
 static const MsvmCommand commands[] = {
   /* one row per command, in the order of DESIGN.md section 8 */
+  { "set-security-policy", msvm_cmd_set_security_policy, "SetSecurityPolicy: apply settings, set the policy half of the vTPM key protector" },
+  { "set-key-protector", msvm_cmd_set_key_protector, "SetKeyProtector: set the key-protector half" },
+  { "get-key-protector", msvm_cmd_get_key_protector, "GetKeyProtector: the key-protector bytes" },
+  { "modify-security-settings", msvm_cmd_modify_security_settings, "ModifySecuritySettings: apply settings" },
+  { "restore-last-known-good-key-protector", msvm_cmd_restore_last_known_good_key_protector, "RestoreLastKnownGoodKeyProtector" },
+  { "get-security-settings", msvm_cmd_get_security_settings, "the VM's Msvm_SecuritySettingData as applied" },
+  { "recover", msvm_cmd_recover, "finish an interrupted or deferred change of a stopped VM" },
+  { "job", msvm_cmd_job, "show ID | wait ID [--timeout S] | list: CIM_ConcreteJob of deferred changes" },
   { "translate", msvm_cmd_translate, "offline: print the domain XML with the settings applied" },
   { "rekey", msvm_cmd_rekey, "offline: re-key a swtpm TPM 2.0 state directory" },
   { NULL, NULL, NULL }

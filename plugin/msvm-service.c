@@ -1,0 +1,1022 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-service.c: the Msvm_SecurityService methods (DESIGN.md sections 5-7)
+ * and the order of a protector change (section 6):
+ *
+ *   1. validate everything (a dry run without the lock, then again under it);
+ *      take the per-VM lock; load the store; finish an unfinished change;
+ *   2. write the journal (target generation, generations in force, the
+ *      definition to define, the stash);
+ *   3. define the target generation's secret;
+ *   4. define the domain naming it; `current` becomes the target;
+ *   5. stopped VM: re-key the state from `state` to `current`, verify, set
+ *      `state`; running VM with --defer: a job stays open (4096);
+ *   6. close the journal; retire the generations nothing needs.
+ *
+ * A crash anywhere is finished by the next call (or `recover`): the journal
+ * rolls the change forward (the secret and the journaled definition are
+ * defined again, idempotently), then the state is re-keyed to `current`.
+ */
+#include "config.h"
+
+#include "msvm-security.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libxml/tree.h>
+
+#include "msvm-daemon.h"
+#include "msvm-domain.h"
+#include "msvm-error.h"
+#include "msvm-fault.h"
+#include "msvm-instance.h"
+#include "msvm-kdf.h"
+#include "msvm-rekey.h"
+#include "msvm-settings.h"
+#include "msvm-store.h"
+#include "msvm-virt.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+
+struct _MsvmService {
+  virConnectPtr conn;
+  gboolean system;
+  char *store_root;
+};
+
+typedef enum {
+  OP_SET_SECURITY_POLICY,
+  OP_SET_KEY_PROTECTOR,
+  OP_MODIFY_SECURITY_SETTINGS,
+  OP_RESTORE_LAST_KNOWN_GOOD,
+} MsvmOp;
+
+static const char *const op_names[] = {
+  "SetSecurityPolicy", "SetKeyProtector", "ModifySecuritySettings",
+  "RestoreLastKnownGoodKeyProtector",
+};
+
+static const guint8 no_key_protector[4] = { 0, 0, 0, 4 };
+
+/* --- service ------------------------------------------------------------------ */
+
+MSVM_PUBLIC void
+msvm_call_result_clear(MsvmCallResult *result)
+{
+  if (result == NULL)
+    return;
+  g_clear_pointer(&result->job, g_free);
+  g_clear_pointer(&result->message, g_free);
+  result->return_value = 0;
+}
+
+MSVM_PUBLIC MsvmService *
+msvm_service_open(const char *uri, GError **error)
+{
+  g_autofree MsvmService *svc = g_new0(MsvmService, 1);
+
+  svc->conn = msvm_virt_connect(uri, &svc->system, error);
+  if (svc->conn == NULL)
+    return NULL;
+  svc->store_root = msvm_store_root(svc->system, geteuid(), error);
+  if (svc->store_root == NULL) {
+    virConnectClose(svc->conn);
+    return NULL;
+  }
+  return g_steal_pointer(&svc);
+}
+
+MSVM_PUBLIC void
+msvm_service_close(MsvmService *svc)
+{
+  if (svc == NULL)
+    return;
+  if (svc->conn != NULL)
+    virConnectClose(svc->conn);
+  g_free(svc->store_root);
+  g_free(svc);
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_is_system(MsvmService *svc)
+{
+  return svc->system;
+}
+
+/* --- per-VM context --------------------------------------------------------------- */
+
+typedef struct {
+  MsvmService *svc;
+  virDomainPtr dom;
+  guint8 uuid[16];
+  char *uuid_str;
+  char *name;
+  char *state_dir;
+  int lock_fd;
+  MsvmStore *store;
+  gboolean active;
+} VmCtx;
+
+static void
+vm_ctx_clear(VmCtx *ctx)
+{
+  if (ctx->dom != NULL)
+    virDomainFree(ctx->dom);
+  g_free(ctx->uuid_str);
+  g_free(ctx->name);
+  g_free(ctx->state_dir);
+  msvm_store_free(ctx->store);
+  if (ctx->lock_fd >= 0)
+    close(ctx->lock_fd);
+  memset(ctx, 0, sizeof(*ctx));
+  ctx->lock_fd = -1;
+}
+
+static gboolean
+vm_ctx_find(MsvmService *svc, const guint8 *settings_uuid, const char *domain, VmCtx *ctx,
+            GError **error)
+{
+  int active;
+  const char *name;
+
+  ctx->svc = svc;
+  ctx->lock_fd = -1;
+  ctx->dom = msvm_virt_find_domain(svc->conn, settings_uuid, domain, error);
+  if (ctx->dom == NULL)
+    return FALSE;
+  if (virDomainGetUUID(ctx->dom, ctx->uuid) < 0)
+    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain UUID");
+  ctx->uuid_str = msvm_store_uuid_format(ctx->uuid);
+  name = virDomainGetName(ctx->dom);
+  ctx->name = g_strdup(name ? name : ctx->uuid_str);
+  ctx->state_dir = msvm_swtpm_state_dir(svc->system, geteuid(), ctx->uuid, "2.0", error);
+  if (ctx->state_dir == NULL)
+    return FALSE;
+  active = virDomainIsActive(ctx->dom);
+  if (active < 0)
+    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain's state");
+  ctx->active = active > 0;
+  return TRUE;
+}
+
+/* Load the store without the lock (the file is replaced atomically). */
+static gboolean
+vm_ctx_peek(VmCtx *ctx, GError **error)
+{
+  g_clear_pointer(&ctx->store, msvm_store_free);
+  return msvm_store_load(ctx->svc->store_root, ctx->uuid, &ctx->store, error);
+}
+
+static gboolean
+vm_ctx_lock(VmCtx *ctx, GError **error)
+{
+  int active;
+
+  ctx->lock_fd = msvm_store_lock(ctx->svc->store_root, ctx->uuid, TRUE, error);
+  if (ctx->lock_fd < 0)
+    return FALSE;
+  if (!vm_ctx_peek(ctx, error))
+    return FALSE;
+  /* the domain may have started or stopped while we waited */
+  active = virDomainIsActive(ctx->dom);
+  if (active < 0)
+    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain's state");
+  ctx->active = active > 0;
+  return TRUE;
+}
+
+static gboolean
+state_dir_exists(const VmCtx *ctx)
+{
+  struct stat st;
+  return lstat(ctx->state_dir, &st) == 0;
+}
+
+/* --- generations ------------------------------------------------------------------ */
+
+static gboolean
+define_generation_secret(VmCtx *ctx, const MsvmGeneration *gen, GError **error)
+{
+  g_autofree char *usage = NULL;
+  g_autofree char *desc = NULL;
+  char *pass = NULL;
+  gsize len = 0;
+  gboolean ok;
+
+  if (gen->foreign)
+    return TRUE; /* not ours: never (re)defined */
+  usage = g_strdup_printf("msvm-security/%s/%u", ctx->uuid_str, gen->number);
+  desc = g_strdup_printf("msvm-security vTPM passphrase of VM %s, generation %u",
+                         ctx->uuid_str, gen->number);
+  if (!msvm_store_generation_passphrase(ctx->store, gen, &pass, &len, error))
+    return FALSE;
+  ok = msvm_virt_define_secret(ctx->svc->conn, gen->secret_uuid, usage, desc,
+                               (const guint8 *)pass, len, error);
+  msvm_passphrase_free(pass, len);
+  return ok;
+}
+
+/* Undefine the secrets of the generations nothing needs any more and wipe
+ * their pairs (DESIGN.md section 5).  Failure here never fails a change
+ * that is otherwise complete: the next call retries. */
+static void
+retire_generations(VmCtx *ctx)
+{
+  g_auto(GStrv) referenced = NULL;
+  g_autoptr(GPtrArray) unneeded = NULL;
+  g_autoptr(GError) e = NULL;
+  gboolean changed = FALSE;
+
+  if (!msvm_virt_referenced_secrets(ctx->dom, &referenced, &e))
+    return;
+  unneeded = msvm_store_unneeded_generations(ctx->store, (const char *const *)referenced);
+  for (guint i = 0; i < unneeded->len; i++) {
+    guint n = GPOINTER_TO_UINT(g_ptr_array_index(unneeded, i));
+    MsvmGeneration *gen = msvm_store_get_generation(ctx->store, n);
+    if (gen == NULL)
+      continue;
+    if (!gen->foreign) {
+      msvm_fault_point("retire-secret");
+      if (!msvm_virt_undefine_secret(ctx->svc->conn, gen->secret_uuid, &e))
+        break;
+    }
+    msvm_store_drop_generation(ctx->store, n);
+    changed = TRUE;
+  }
+  if (changed)
+    (void)msvm_store_save(ctx->store, NULL);
+}
+
+static void
+update_last_known_good(MsvmStore *store, guint prev_state, guint target)
+{
+  if (store->lkg_from_start)
+    return;
+  if (prev_state != 0 && prev_state != target)
+    store->last_known_good = prev_state;
+}
+
+/* Finish whatever change is unfinished: roll the journal forward (secret,
+ * definition, `current`), then, when the VM is stopped, re-key the state to
+ * `current`; close the journal; retire.  The caller holds the lock. */
+static gboolean
+recover_locked(VmCtx *ctx, gboolean *ret_did, GError **error)
+{
+  MsvmStore *store = ctx->store;
+  MsvmJournal *j = &store->journal;
+  gboolean did = FALSE;
+
+  if (j->open) {
+    MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
+    if (j->target != 0 && tgt == NULL) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                  "the journal of VM %s names generation %u, which the store does not hold",
+                  ctx->name, j->target);
+      return FALSE;
+    }
+    if (tgt != NULL && !tgt->foreign &&
+        (j->new_generation || !msvm_virt_secret_exists(ctx->svc->conn, tgt->secret_uuid))) {
+      if (!define_generation_secret(ctx, tgt, error))
+        return FALSE;
+    }
+    if (j->domain_xml != NULL && !msvm_virt_define(ctx->svc->conn, j->domain_xml, error))
+      return FALSE;
+    if (store->current != j->target) {
+      store->current = j->target;
+      update_last_known_good(store, j->prev_state, j->target);
+    }
+    if (j->has_stash) {
+      g_free(store->stash);
+      store->stash = g_strdup(j->stash);
+    }
+    if (!msvm_store_save(store, error))
+      return FALSE;
+    did = TRUE;
+  }
+  if (!ctx->active && store->current != 0 &&
+      (store->state != store->current || msvm_store_has_open_jobs(store))) {
+    if (!msvm_store_finish_rekey(store, ctx->state_dir, error)) {
+      g_prefix_error(error, "VM %s: ", ctx->name);
+      return FALSE;
+    }
+    did = TRUE;
+  }
+  if (j->open) {
+    g_free(j->domain_xml);
+    g_free(j->stash);
+    g_free(j->job_id);
+    memset(j, 0, sizeof(*j));
+    if (!msvm_store_save(store, error))
+      return FALSE;
+    msvm_fault_point("after-close");
+  }
+  if (did)
+    retire_generations(ctx);
+  if (ret_did != NULL)
+    *ret_did = did;
+  return TRUE;
+}
+
+/* --- validation ---------------------------------------------------------------------- */
+
+static gboolean
+parse_settings(const guint8 *data, gsize len, MsvmSettings **ret, GError **error)
+{
+  if (data == NULL || len == 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "no Msvm_SecuritySettingData instance given");
+    return FALSE;
+  }
+  if (!msvm_instance_parse(data, len, ret, error)) {
+    g_prefix_error(error, "Msvm_SecuritySettingData: ");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_bytes(const char *what, const guint8 *data, gsize len, GError **error)
+{
+  if (data == NULL || len == 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "the %s is empty", what);
+    return FALSE;
+  }
+  if (len > MSVM_SECURITY_PROTECTOR_MAX_SIZE) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "the %s is %" G_GSIZE_FORMAT " bytes, more than the limit of %u", what, len,
+                MSVM_SECURITY_PROTECTOR_MAX_SIZE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Preconditions that need no store. */
+static gboolean
+check_domain_state(VmCtx *ctx, const MsvmCallOptions *opts, GError **error)
+{
+  gboolean defer = (opts->flags & MSVM_CALL_DEFER) != 0;
+  gboolean force = (opts->flags & MSVM_CALL_FORCE) != 0;
+  gboolean has = FALSE;
+
+  if (ctx->active && !defer) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                "VM %s is running: stop it, or pass --defer to have the change finished "
+                "before its next start", ctx->name);
+    return FALSE;
+  }
+  if (ctx->active && !msvm_hook_check_loaded(ctx->svc->system ? 0 : geteuid(), error))
+    return FALSE;
+  if (!force) {
+    if (!msvm_virt_has_managed_save(ctx->dom, &has, error))
+      return FALSE;
+    if (has) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "VM %s has a managed-save image, which holds its vTPM state under the old "
+                  "passphrase: start it or remove the image (virsh managedsave-remove), or "
+                  "force", ctx->name);
+      return FALSE;
+    }
+    if (!msvm_virt_has_memory_snapshots(ctx->dom, &has, error))
+      return FALSE;
+    if (has) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "VM %s has snapshots with memory, which hold its vTPM state under the old "
+                  "passphrase; force to go ahead", ctx->name);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Every emulator TPM of the definition names @secret (DESIGN.md section 4:
+ * the <encryption> always names the current generation); a TPM 1.2 is
+ * refused. */
+static gboolean
+ensure_tpm_secret(xmlDocPtr doc, const char *secret, GError **error)
+{
+  xmlNodePtr root = xmlDocGetRootElement(doc);
+
+  for (xmlNodePtr devs = root ? root->children : NULL; devs != NULL; devs = devs->next) {
+    if (devs->type != XML_ELEMENT_NODE || !xmlStrEqual(devs->name, BAD_CAST "devices"))
+      continue;
+    for (xmlNodePtr tpm = devs->children; tpm != NULL; tpm = tpm->next) {
+      if (tpm->type != XML_ELEMENT_NODE || !xmlStrEqual(tpm->name, BAD_CAST "tpm"))
+        continue;
+      for (xmlNodePtr be = tpm->children; be != NULL; be = be->next) {
+        xmlChar *type, *version;
+        gboolean emulator, v12;
+        if (be->type != XML_ELEMENT_NODE || !xmlStrEqual(be->name, BAD_CAST "backend"))
+          continue;
+        type = xmlGetProp(be, BAD_CAST "type");
+        version = xmlGetProp(be, BAD_CAST "version");
+        emulator = type != NULL && xmlStrEqual(type, BAD_CAST "emulator");
+        v12 = version != NULL && xmlStrEqual(version, BAD_CAST "1.2");
+        xmlFree(type);
+        xmlFree(version);
+        if (!emulator)
+          continue;
+        if (v12) {
+          g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                      "the VM has a TPM 1.2, whose state msvm-security does not handle");
+          return FALSE;
+        }
+        if (secret == NULL)
+          continue;
+        {
+          xmlNodePtr enc = NULL;
+          for (xmlNodePtr c = be->children; c != NULL; c = c->next) {
+            if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "encryption"))
+              enc = c;
+          }
+          if (enc == NULL)
+            enc = xmlNewChild(be, NULL, BAD_CAST "encryption", NULL);
+          xmlSetProp(enc, BAD_CAST "secret", BAD_CAST secret);
+        }
+      }
+    }
+  }
+  return TRUE;
+}
+
+/* --- the change ----------------------------------------------------------------------- */
+
+typedef struct {
+  /* inputs */
+  MsvmOp op;
+  const MsvmSettings *settings;
+  const guint8 *payload;
+  gsize payload_len;
+  const MsvmCallOptions *opts;
+  /* outputs of plan() */
+  guint target;              /* 0: no protector */
+  gboolean new_generation;
+  char *new_xml;
+  char *new_stash;
+  char *message;
+  gboolean nothing_to_do;
+} Plan;
+
+static void
+plan_clear(Plan *p)
+{
+  g_clear_pointer(&p->new_xml, g_free);
+  g_clear_pointer(&p->new_stash, g_free);
+  g_clear_pointer(&p->message, g_free);
+  p->target = 0;
+  p->new_generation = FALSE;
+  p->nothing_to_do = FALSE;
+}
+
+static gboolean
+halves_equal(const MsvmGeneration *gen, const guint8 *kp, gsize kp_len, gboolean has_kp,
+             const guint8 *pol, gsize pol_len, gboolean has_pol)
+{
+  if (gen == NULL || gen->foreign)
+    return FALSE;
+  if (gen->has_key_protector != has_kp || gen->has_policy != has_pol)
+    return FALSE;
+  if (has_kp && (gen->key_protector_len != kp_len ||
+                 memcmp(gen->key_protector, kp, kp_len) != 0))
+    return FALSE;
+  if (has_pol && (gen->policy_len != pol_len || memcmp(gen->policy, pol, pol_len) != 0))
+    return FALSE;
+  return TRUE;
+}
+
+/* Try @pass (and @pass without one trailing newline) on the state. */
+static gboolean
+check_foreign_passphrase(const char *state_dir, const guint8 *pass, gsize len,
+                         gsize *ret_len, GError **error)
+{
+  MsvmStateKey key = { .passphrase = pass, .passphrase_len = len,
+                       .kdf = MSVM_KDF_PBKDF2, .cipher = MSVM_CIPHER_AES_256_CBC };
+  g_autoptr(GError) e = NULL;
+
+  if (msvm_state_dir_check(state_dir, &key, &e)) {
+    *ret_len = len;
+    return TRUE;
+  }
+  if (len > 1 && pass[len - 1] == '\n') {
+    key.passphrase_len = len - 1;
+    if (msvm_state_dir_check(state_dir, &key, NULL)) {
+      *ret_len = len - 1;
+      return TRUE;
+    }
+  }
+  g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+              "the passphrase given with --old-passphrase-file does not open the vTPM "
+              "state: %s", e->message);
+  return FALSE;
+}
+
+/* Validate and compute the change against ctx->store (modified in memory:
+ * a foreign generation, the target generation).  Never changes the host. */
+static gboolean
+plan(VmCtx *ctx, Plan *p, GError **error)
+{
+  MsvmStore *store = ctx->store;
+  const MsvmCallOptions *opts = p->opts;
+  gboolean force = (opts->flags & MSVM_CALL_FORCE) != 0;
+  g_autofree char *xml = NULL;
+  g_autoptr(xmlDoc) doc = NULL;
+  g_autofree char *existing = NULL;
+  g_autoptr(MsvmSettings) update = NULL;
+  MsvmGeneration *cur;
+  MsvmTranslateOptions topts = { 0 };
+  const char *target_secret = NULL;
+
+  xml = msvm_virt_inactive_xml(ctx->dom, error);
+  if (xml == NULL)
+    return FALSE;
+  doc = msvm_domain_parse(xml, strlen(xml), error);
+  if (doc == NULL)
+    return FALSE;
+
+  /* An <encryption> secret the project did not create. */
+  existing = msvm_domain_get_tpm_secret(doc);
+  if (existing != NULL && msvm_store_find_generation_by_secret(store, existing) == NULL) {
+    MsvmGeneration *f;
+    gsize use_len = opts->old_passphrase_len;
+    if (opts->old_passphrase == NULL) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "the vTPM of VM %s is encrypted with secret %s, which msvm-security did "
+                  "not create: give its passphrase with --old-passphrase-file",
+                  ctx->name, existing);
+      return FALSE;
+    }
+    if (state_dir_exists(ctx) &&
+        !check_foreign_passphrase(ctx->state_dir, opts->old_passphrase,
+                                  opts->old_passphrase_len, &use_len, error))
+      return FALSE;
+    f = msvm_store_add_foreign_generation(store, existing, opts->old_passphrase, use_len);
+    store->current = f->number;
+    store->state = f->number;
+  }
+
+  cur = msvm_store_get_generation(store, store->current);
+  switch (p->op) {
+  case OP_SET_SECURITY_POLICY:
+  case OP_SET_KEY_PROTECTOR: {
+    gboolean is_kp = p->op == OP_SET_KEY_PROTECTOR;
+    gboolean clear = is_kp && p->payload_len == sizeof(no_key_protector) &&
+                     memcmp(p->payload, no_key_protector, sizeof(no_key_protector)) == 0;
+    gboolean cur_ours = cur != NULL && !cur->foreign;
+    const guint8 *kp = is_kp ? p->payload : (cur_ours ? cur->key_protector : NULL);
+    gsize kp_len = is_kp ? p->payload_len : (cur_ours ? cur->key_protector_len : 0);
+    gboolean has_kp = is_kp ? !clear : (cur_ours && cur->has_key_protector);
+    const guint8 *pol = !is_kp ? p->payload : (cur_ours ? cur->policy : NULL);
+    gsize pol_len = !is_kp ? p->payload_len : (cur_ours ? cur->policy_len : 0);
+    gboolean has_pol = !is_kp ? TRUE : (cur_ours && cur->has_policy);
+
+    if (!has_kp && !has_pol) {
+      if (cur == NULL || cur->foreign) {
+        /* nothing set and nothing to clear: already the state asked for */
+        p->target = store->current;
+        break;
+      }
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "clearing the key protector needs the security policy half set "
+                  "(SetSecurityPolicy first)");
+      return FALSE;
+    }
+    if (halves_equal(cur, kp, kp_len, has_kp, pol, pol_len, has_pol)) {
+      p->target = store->current;
+    } else {
+      MsvmGeneration *gen = msvm_store_add_generation(store, kp, kp_len, has_kp, pol, pol_len,
+                                                      has_pol);
+      p->target = gen->number;
+      p->new_generation = TRUE;
+    }
+    break;
+  }
+  case OP_MODIFY_SECURITY_SETTINGS:
+    p->target = store->current;
+    break;
+  case OP_RESTORE_LAST_KNOWN_GOOD:
+    if (store->last_known_good == 0 ||
+        msvm_store_get_generation(store, store->last_known_good) == NULL) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "VM %s has no last known good key protector", ctx->name);
+      return FALSE;
+    }
+    p->target = store->last_known_good;
+    break;
+  }
+  if (p->target != 0)
+    target_secret = msvm_store_get_generation(store, p->target)->secret_uuid;
+
+  /* SetKeyProtector and RestoreLastKnownGood only name the VM; the other two
+   * apply the instance. */
+  if (p->op == OP_SET_KEY_PROTECTOR || p->op == OP_RESTORE_LAST_KNOWN_GOOD) {
+    update = msvm_settings_new();
+  } else {
+    update = msvm_settings_copy(p->settings);
+  }
+  topts.secret_uuid = target_secret;
+  topts.force = force;
+  topts.check_host = TRUE;
+  topts.host_has_secure_boot = TRUE;
+  if (msvm_settings_is_true(update, MSVM_PROP_SHIELDING_REQUESTED) &&
+      !msvm_virt_host_has_secure_boot(ctx->svc->conn, xml, &topts.host_has_secure_boot, error))
+    return FALSE;
+  if (!msvm_domain_apply(doc, update, &topts, store->stash, &p->new_stash, &p->message, error))
+    return FALSE;
+  if (!ensure_tpm_secret(doc, target_secret, error))
+    return FALSE;
+  p->new_xml = msvm_domain_format(doc);
+  if (p->new_xml == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot serialize the domain definition");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_len,
+       const guint8 *payload, gsize payload_len, const MsvmCallOptions *opts_in,
+       MsvmCallResult *ret_result, GError **error)
+{
+  static const MsvmCallOptions no_opts = { 0 };
+  const MsvmCallOptions *opts = opts_in ? opts_in : &no_opts;
+  g_autoptr(MsvmSettings) settings = NULL;
+  VmCtx ctx = { .lock_fd = -1 };
+  Plan p = { .op = op, .opts = opts, .payload = payload, .payload_len = payload_len };
+  MsvmStore *store;
+  MsvmStoreJob *job = NULL;
+  guint prev_current, prev_state;
+  gboolean ok = FALSE;
+
+  if (!parse_settings(settings_data, settings_len, &settings, error))
+    return FALSE;
+  if (op == OP_SET_SECURITY_POLICY && !check_bytes("security policy", payload, payload_len, error))
+    return FALSE;
+  if (op == OP_SET_KEY_PROTECTOR && !check_bytes("key protector", payload, payload_len, error))
+    return FALSE;
+  p.settings = settings;
+
+  do {
+    if (!vm_ctx_find(svc, settings->has_vm_uuid ? settings->vm_uuid : NULL, opts->domain,
+                     &ctx, error))
+      break;
+    if (!check_domain_state(&ctx, opts, error))
+      break;
+    /* 1. dry run without the lock, so that a refused call leaves no trace */
+    if (!vm_ctx_peek(&ctx, error))
+      break;
+    if (!ctx.store->journal.open && (ctx.active || ctx.store->state == ctx.store->current)) {
+      if (!plan(&ctx, &p, error))
+        break;
+      plan_clear(&p);
+    }
+    /* ... then for real, under the lock */
+    if (!vm_ctx_lock(&ctx, error))
+      break;
+    if (!check_domain_state(&ctx, opts, error))
+      break;
+    if (!recover_locked(&ctx, NULL, error)) {
+      g_prefix_error(error, "finishing the earlier unfinished change: ");
+      break;
+    }
+    store = ctx.store;
+    prev_current = store->current;
+    prev_state = store->state;
+    if (!plan(&ctx, &p, error))
+      break;
+
+    /* 2. journal */
+    store->journal.open = TRUE;
+    store->journal.target = p.target;
+    store->journal.new_generation = p.new_generation;
+    store->journal.prev_current = prev_current;
+    store->journal.prev_state = prev_state;
+    store->journal.domain_xml = g_strdup(p.new_xml);
+    store->journal.has_stash = TRUE;
+    store->journal.stash = g_strdup(p.new_stash);
+    if (ctx.active) {
+      job = msvm_store_add_job(store, op_names[op], p.target);
+      store->journal.job_id = g_strdup(job->id);
+    }
+    if (!msvm_store_save(store, error))
+      break;
+    msvm_fault_point("after-journal");
+
+    /* 3. the target generation's secret */
+    if (p.target != 0) {
+      MsvmGeneration *tgt = msvm_store_get_generation(store, p.target);
+      if (p.new_generation || !msvm_virt_secret_exists(svc->conn, tgt->secret_uuid)) {
+        if (!define_generation_secret(&ctx, tgt, error)) {
+          g_autoptr(MsvmStore) reload = NULL;
+          /* undo the journal: nothing was defined */
+          if (p.new_generation)
+            msvm_store_drop_generation(store, p.target);
+          g_clear_pointer(&store->journal.domain_xml, g_free);
+          g_clear_pointer(&store->journal.stash, g_free);
+          g_clear_pointer(&store->journal.job_id, g_free);
+          memset(&store->journal, 0, sizeof(store->journal));
+          if (job != NULL)
+            g_ptr_array_remove(store->jobs, job);
+          (void)msvm_store_save(store, NULL);
+          break;
+        }
+      }
+      msvm_fault_point("after-secret");
+    }
+
+    /* 4. the definition naming it */
+    if (!msvm_virt_define(svc->conn, p.new_xml, error)) {
+      /* refused by libvirt: nothing changed but the secret; undo */
+      if (p.new_generation) {
+        MsvmGeneration *tgt = msvm_store_get_generation(store, p.target);
+        (void)msvm_virt_undefine_secret(svc->conn, tgt->secret_uuid, NULL);
+        msvm_store_drop_generation(store, p.target);
+      }
+      g_clear_pointer(&store->journal.domain_xml, g_free);
+      g_clear_pointer(&store->journal.stash, g_free);
+      g_clear_pointer(&store->journal.job_id, g_free);
+      memset(&store->journal, 0, sizeof(store->journal));
+      if (job != NULL)
+        g_ptr_array_remove(store->jobs, job);
+      store->current = prev_current;
+      store->state = prev_state;
+      (void)msvm_store_save(store, NULL);
+      break;
+    }
+    msvm_fault_point("after-define");
+    /* the journal now only says "re-key to current and close" */
+    g_clear_pointer(&store->journal.domain_xml, g_free);
+    store->journal.new_generation = FALSE;
+    store->current = p.target;
+    update_last_known_good(store, prev_state, p.target);
+    g_free(store->stash);
+    store->stash = g_strdup(p.new_stash);
+    if (!msvm_store_save(store, error))
+      break;
+
+    /* 5. re-key (stopped), 6. close the journal, retire */
+    if (!recover_locked(&ctx, NULL, error)) {
+      g_prefix_error(error, "the new settings are defined but the vTPM state was not "
+                            "re-keyed (msvm-security recover --domain %s finishes it): ",
+                     ctx.name);
+      break;
+    }
+    retire_generations(&ctx);
+
+    memset(ret_result, 0, sizeof(*ret_result));
+    ret_result->return_value = MSVM_RC_COMPLETED;
+    if (job != NULL && msvm_store_get_job(ctx.store, job->id) != NULL &&
+        msvm_store_get_job(ctx.store, job->id)->state < MSVM_JOB_COMPLETED) {
+      ret_result->return_value = MSVM_RC_JOB_STARTED;
+      ret_result->job = msvm_job_reference(job->id);
+    }
+    ret_result->message = g_strdup(p.message);
+    if (ret_result->return_value == MSVM_RC_JOB_STARTED) {
+      g_autofree char *old = ret_result->message;
+      ret_result->message = g_strdup_printf(
+        "%s%sVM %s is running: the vTPM state is re-keyed before its next start",
+        old ? old : "", old ? "; " : "", ctx.name);
+    }
+    ok = TRUE;
+  } while (0);
+
+  plan_clear(&p);
+  vm_ctx_clear(&ctx);
+  return ok;
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_set_security_policy(MsvmService *svc, const guint8 *settings, gsize settings_len,
+                                 const guint8 *policy, gsize policy_len,
+                                 const MsvmCallOptions *opts, MsvmCallResult *ret_result,
+                                 GError **error)
+{
+  return change(svc, OP_SET_SECURITY_POLICY, settings, settings_len, policy, policy_len, opts,
+                ret_result, error);
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_set_key_protector(MsvmService *svc, const guint8 *settings, gsize settings_len,
+                               const guint8 *key_protector, gsize kp_len,
+                               const MsvmCallOptions *opts, MsvmCallResult *ret_result,
+                               GError **error)
+{
+  return change(svc, OP_SET_KEY_PROTECTOR, settings, settings_len, key_protector, kp_len,
+                opts, ret_result, error);
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_modify_security_settings(MsvmService *svc, const guint8 *settings,
+                                      gsize settings_len, const MsvmCallOptions *opts,
+                                      MsvmCallResult *ret_result, GError **error)
+{
+  return change(svc, OP_MODIFY_SECURITY_SETTINGS, settings, settings_len, NULL, 0, opts,
+                ret_result, error);
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_restore_last_known_good_key_protector(MsvmService *svc, const guint8 *settings,
+                                                   gsize settings_len,
+                                                   const MsvmCallOptions *opts,
+                                                   MsvmCallResult *ret_result, GError **error)
+{
+  return change(svc, OP_RESTORE_LAST_KNOWN_GOOD, settings, settings_len, NULL, 0, opts,
+                ret_result, error);
+}
+
+/* --- reads ------------------------------------------------------------------------------ */
+
+/* Finish an unfinished change of a stopped VM under the lock (reads do it
+ * too: "any later call on the stopped VM first finishes"). */
+static gboolean
+finish_if_needed(VmCtx *ctx, GError **error)
+{
+  if (!vm_ctx_peek(ctx, error))
+    return FALSE;
+  if (!ctx->store->exists)
+    return TRUE;
+  if (ctx->store->journal.open ||
+      (!ctx->active && ctx->store->state != ctx->store->current)) {
+    g_clear_pointer(&ctx->store, msvm_store_free);
+    if (!vm_ctx_lock(ctx, error))
+      return FALSE;
+    if (!recover_locked(ctx, NULL, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
+                               gsize settings_len, const MsvmCallOptions *opts_in,
+                               GBytes **ret_key_protector, GError **error)
+{
+  static const MsvmCallOptions no_opts = { 0 };
+  const MsvmCallOptions *opts = opts_in ? opts_in : &no_opts;
+  g_autoptr(MsvmSettings) settings = NULL;
+  VmCtx ctx = { .lock_fd = -1 };
+  gboolean ok = FALSE;
+
+  if (!parse_settings(settings_data, settings_len, &settings, error))
+    return FALSE;
+  if (vm_ctx_find(svc, settings->has_vm_uuid ? settings->vm_uuid : NULL, opts->domain, &ctx,
+                  error) &&
+      finish_if_needed(&ctx, error)) {
+    MsvmGeneration *cur = msvm_store_get_generation(ctx.store, ctx.store->current);
+    if (cur != NULL && cur->has_key_protector)
+      *ret_key_protector = g_bytes_new(cur->key_protector, cur->key_protector_len);
+    else
+      *ret_key_protector = g_bytes_new(no_key_protector, sizeof(no_key_protector));
+    ok = TRUE;
+  }
+  vm_ctx_clear(&ctx);
+  return ok;
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_get_security_settings(MsvmService *svc, const char *domain,
+                                   MsvmSettingsFormat format, char **ret_text, GError **error)
+{
+  VmCtx ctx = { .lock_fd = -1 };
+  g_autofree char *xml = NULL;
+  g_autoptr(xmlDoc) doc = NULL;
+  g_autoptr(MsvmSettings) s = NULL;
+  gboolean ok = FALSE;
+
+  if (vm_ctx_find(svc, NULL, domain, &ctx, error) &&
+      (xml = msvm_virt_inactive_xml(ctx.dom, error)) != NULL &&
+      (doc = msvm_domain_parse(xml, strlen(xml), error)) != NULL &&
+      msvm_domain_read_settings(doc, &s, error)) {
+    *ret_text = format == MSVM_SETTINGS_FORMAT_MOF ? msvm_settings_format_mof(s)
+                                                   : msvm_settings_format_cim_xml(s);
+    ok = TRUE;
+  }
+  vm_ctx_clear(&ctx);
+  return ok;
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_result,
+                     GError **error)
+{
+  VmCtx ctx = { .lock_fd = -1 };
+  gboolean ok = FALSE, did = FALSE;
+
+  if (vm_ctx_find(svc, NULL, domain, &ctx, error) && vm_ctx_peek(&ctx, error)) {
+    if (!ctx.store->exists) {
+      memset(ret_result, 0, sizeof(*ret_result));
+      ret_result->message = g_strdup_printf("VM %s has no msvm-security store: nothing to do",
+                                            ctx.name);
+      ok = TRUE;
+    } else if (vm_ctx_lock(&ctx, error) && recover_locked(&ctx, &did, error)) {
+      memset(ret_result, 0, sizeof(*ret_result));
+      retire_generations(&ctx);
+      if (msvm_store_has_open_jobs(ctx.store)) {
+        ret_result->return_value = MSVM_RC_JOB_STARTED;
+        for (guint i = 0; i < ctx.store->jobs->len; i++) {
+          MsvmStoreJob *j = g_ptr_array_index(ctx.store->jobs, i);
+          if (j->state < MSVM_JOB_COMPLETED) {
+            g_free(ret_result->job);
+            ret_result->job = msvm_job_reference(j->id);
+          }
+        }
+        ret_result->message = g_strdup_printf(
+          "VM %s is running: the vTPM state is re-keyed before its next start", ctx.name);
+      } else {
+        ret_result->message = g_strdup_printf(did ? "VM %s: the unfinished change is finished"
+                                                  : "VM %s: nothing was unfinished",
+                                              ctx.name);
+      }
+      ok = TRUE;
+    }
+  }
+  vm_ctx_clear(&ctx);
+  return ok;
+}
+
+/* --- jobs ---------------------------------------------------------------------------------- */
+
+static char *
+cim_datetime(gint64 usec)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(usec / G_USEC_PER_SEC);
+  g_autofree char *base = NULL;
+
+  if (dt == NULL)
+    return g_strdup("00000000000000.000000+000");
+  base = g_date_time_format(dt, "%Y%m%d%H%M%S");
+  return g_strdup_printf("%s.%06d+000", base, (int)(usec % G_USEC_PER_SEC));
+}
+
+static MsvmJob *
+job_public(const MsvmStoreJob *j, const char *vm_uuid)
+{
+  MsvmJob *job = g_new0(MsvmJob, 1);
+
+  job->instance_id = g_strdup(j->id);
+  job->reference = msvm_job_reference(j->id);
+  job->vm_uuid = g_strdup(vm_uuid);
+  job->method = g_strdup(j->method);
+  job->job_state = j->state;
+  job->error_code = j->error_code;
+  job->error_description = g_strdup(j->error_description);
+  job->percent_complete = j->percent_complete;
+  job->time_submitted = cim_datetime(j->time_submitted);
+  job->time_of_last_state_change = cim_datetime(j->time_changed);
+  return job;
+}
+
+MSVM_PUBLIC void
+msvm_job_free(MsvmJob *job)
+{
+  if (job == NULL)
+    return;
+  g_free(job->instance_id);
+  g_free(job->reference);
+  g_free(job->vm_uuid);
+  g_free(job->method);
+  g_free(job->error_description);
+  g_free(job->time_submitted);
+  g_free(job->time_of_last_state_change);
+  g_free(job);
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **ret_job,
+                     GError **error)
+{
+  g_autofree char *id = msvm_job_id_from_reference(id_or_reference);
+  g_autoptr(MsvmStoreJob) j = NULL;
+  g_autofree char *vm = NULL;
+
+  if (id == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "%s is not a job id or a Msvm_ConcreteJob reference",
+                id_or_reference ? id_or_reference : "(null)");
+    return FALSE;
+  }
+  if (!msvm_store_find_job(svc->store_root, id, &j, &vm, error))
+    return FALSE;
+  if (j == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE, "no job %s", id);
+    return FALSE;
+  }
+  *ret_job = job_public(j, vm);
+  return TRUE;
+}
+
+MSVM_PUBLIC gboolean
+msvm_service_list_jobs(MsvmService *svc, GPtrArray **ret_jobs, GError **error)
+{
+  g_autoptr(GPtrArray) jobs = NULL;
+  g_autoptr(GPtrArray) vms = NULL;
+  GPtrArray *out;
+
+  if (!msvm_store_list_jobs(svc->store_root, &jobs, &vms, error))
+    return FALSE;
+  out = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_job_free);
+  for (guint i = 0; i < jobs->len; i++)
+    g_ptr_array_add(out, job_public(g_ptr_array_index(jobs, i), g_ptr_array_index(vms, i)));
+  *ret_jobs = out;
+  return TRUE;
+}

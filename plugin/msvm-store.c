@@ -1,0 +1,851 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-store.c: the per-VM store: paths, lock, atomic load and save,
+ * generations (see msvm-store.h and docs/msvm-security-store.rst).
+ */
+#include "config.h"
+
+#include "msvm-store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "msvm-error.h"
+#include "msvm-fault.h"
+#include "msvm-kdf.h"
+
+#define STORE_FILE "store"
+#define LOCK_FILE "lock"
+#define SYSTEM_STORE_ROOT "/var/lib/msvm-security"
+#define SYSTEM_SWTPM_ROOT "/var/lib/libvirt/swtpm"
+
+/* ------------------------------------------------------------------------ */
+
+static void
+wipe_free(guint8 *buf, gsize len)
+{
+  if (buf == NULL)
+    return;
+  msvm_wipe(buf, len);
+  g_free(buf);
+}
+
+void
+msvm_generation_free(MsvmGeneration *gen)
+{
+  if (gen == NULL)
+    return;
+  g_free(gen->secret_uuid);
+  wipe_free(gen->key_protector, gen->key_protector_len);
+  wipe_free(gen->policy, gen->policy_len);
+  wipe_free(gen->foreign_passphrase, gen->foreign_passphrase_len);
+  g_free(gen);
+}
+
+void
+msvm_store_job_free(MsvmStoreJob *job)
+{
+  if (job == NULL)
+    return;
+  g_free(job->id);
+  g_free(job->method);
+  g_free(job->error_description);
+  g_free(job);
+}
+
+static void
+journal_clear(MsvmJournal *j)
+{
+  g_free(j->domain_xml);
+  g_free(j->stash);
+  g_free(j->job_id);
+  memset(j, 0, sizeof(*j));
+}
+
+void
+msvm_store_free(MsvmStore *store)
+{
+  if (store == NULL)
+    return;
+  g_free(store->dir);
+  msvm_wipe(store->seed, sizeof(store->seed));
+  g_ptr_array_unref(store->generations);
+  g_ptr_array_unref(store->jobs);
+  g_free(store->stash);
+  journal_clear(&store->journal);
+  g_free(store);
+}
+
+static MsvmStore *
+store_new(const char *dir, const guint8 uuid[16])
+{
+  MsvmStore *store = g_new0(MsvmStore, 1);
+
+  store->dir = g_strdup(dir);
+  memcpy(store->uuid, uuid, 16);
+  store->kdf_version = MSVM_KDF_VERSION;
+  store->next_generation = 1;
+  store->generations = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_generation_free);
+  store->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_store_job_free);
+  return store;
+}
+
+/* --- paths ----------------------------------------------------------------- */
+
+char *
+msvm_user_home(uid_t uid, GError **error)
+{
+  struct passwd pw, *res = NULL;
+  g_autofree char *buf = NULL;
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  int rc;
+
+  if (size < 4096)
+    size = 16384;
+  buf = g_malloc(size);
+  rc = getpwuid_r(uid, &pw, buf, size, &res);
+  if (rc != 0 || res == NULL || pw.pw_dir == NULL || pw.pw_dir[0] != '/') {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "no home directory for user id %u in the password database", (guint)uid);
+    return NULL;
+  }
+  return g_strdup(pw.pw_dir);
+}
+
+char *
+msvm_store_root(gboolean system, uid_t uid, GError **error)
+{
+  g_autofree char *home = NULL;
+
+  if (system)
+    return g_strdup(SYSTEM_STORE_ROOT);
+  home = msvm_user_home(uid, error);
+  if (home == NULL)
+    return NULL;
+  return g_build_filename(home, ".local", "share", "msvm-security", NULL);
+}
+
+char *
+msvm_store_uuid_format(const guint8 u[16])
+{
+  return g_strdup_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                         "%02x%02x%02x%02x%02x%02x",
+                         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+                         u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+gboolean
+msvm_store_uuid_parse(const char *text, guint8 ret_uuid[16])
+{
+  guint8 u[16];
+  gsize n = 0;
+
+  if (text == NULL || !g_uuid_string_is_valid(text))
+    return FALSE;
+  for (const char *p = text; *p != '\0' && n < 16; p++) {
+    if (*p == '-')
+      continue;
+    u[n++] = (guint8)(g_ascii_xdigit_value(p[0]) << 4 | g_ascii_xdigit_value(p[1]));
+    p++;
+  }
+  if (n != 16)
+    return FALSE;
+  memcpy(ret_uuid, u, 16);
+  return TRUE;
+}
+
+char *
+msvm_store_uuid_generate(void)
+{
+  return g_uuid_string_random();
+}
+
+char *
+msvm_swtpm_state_dir(gboolean system, uid_t uid, const guint8 uuid[16], const char *version,
+                     GError **error)
+{
+  g_autofree char *u = msvm_store_uuid_format(uuid);
+  const char *leaf = g_strcmp0(version, "1.2") == 0 ? "tpm1.2" : "tpm2";
+  g_autofree char *home = NULL;
+
+  if (system)
+    return g_build_filename(SYSTEM_SWTPM_ROOT, u, leaf, NULL);
+  home = msvm_user_home(uid, error);
+  if (home == NULL)
+    return NULL;
+  return g_build_filename(home, ".config", "libvirt", "qemu", "swtpm", u, leaf, NULL);
+}
+
+/* --- files ----------------------------------------------------------------- */
+
+static gboolean
+set_errno_error(GError **error, int err, const char *what, const char *path)
+{
+  g_set_error(error, MSVM_ERROR,
+              (err == EACCES || err == EPERM || err == EROFS) ? MSVM_RC_ACCESS_DENIED
+                                                               : MSVM_RC_FAILED,
+              "%s %s: %s", what, path, g_strerror(err));
+  return FALSE;
+}
+
+static gboolean
+fsync_dir(const char *dir, GError **error)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return set_errno_error(error, errno, "cannot open directory", dir);
+  if (fsync(fd) < 0 && errno != EINVAL) {
+    int saved = errno;
+    close(fd);
+    return set_errno_error(error, saved, "cannot sync directory", dir);
+  }
+  close(fd);
+  return TRUE;
+}
+
+gboolean
+msvm_atomic_write(const char *path, const void *data, gsize len, mode_t mode, GError **error)
+{
+  g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+  g_autofree char *dir = g_path_get_dirname(path);
+  const guint8 *p = data;
+  gsize done = 0;
+  int fd;
+
+  msvm_fault_point("store-write");
+  (void)unlink(tmp);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0)
+    return set_errno_error(error, errno, "cannot create", tmp);
+  if (fchmod(fd, mode) < 0) {
+    int saved = errno;
+    close(fd);
+    unlink(tmp);
+    return set_errno_error(error, saved, "cannot set the mode of", tmp);
+  }
+  while (done < len) {
+    ssize_t n = write(fd, p + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      unlink(tmp);
+      return set_errno_error(error, saved, "cannot write", tmp);
+    }
+    done += (gsize)n;
+  }
+  msvm_fault_point("store-fsync");
+  if (fsync(fd) < 0) {
+    int saved = errno;
+    close(fd);
+    unlink(tmp);
+    return set_errno_error(error, saved, "cannot sync", tmp);
+  }
+  if (close(fd) < 0) {
+    int saved = errno;
+    unlink(tmp);
+    return set_errno_error(error, saved, "cannot close", tmp);
+  }
+  msvm_fault_point("store-rename");
+  if (rename(tmp, path) < 0) {
+    int saved = errno;
+    unlink(tmp);
+    return set_errno_error(error, saved, "cannot rename onto", path);
+  }
+  msvm_fault_point("store-fsync-dir");
+  return fsync_dir(dir, error);
+}
+
+static gboolean
+ensure_dir(const char *path, GError **error)
+{
+  struct stat st;
+
+  if (mkdir(path, 0700) < 0 && errno != EEXIST)
+    return set_errno_error(error, errno, "cannot create directory", path);
+  if (lstat(path, &st) < 0)
+    return set_errno_error(error, errno, "cannot stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a directory", path);
+    return FALSE;
+  }
+  if (st.st_uid != geteuid()) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED,
+                "%s belongs to another user", path);
+    return FALSE;
+  }
+  if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
+    return set_errno_error(error, errno, "cannot set the mode of", path);
+  return TRUE;
+}
+
+static gboolean
+ensure_root(const char *root, GError **error)
+{
+  g_autofree char *parent = g_path_get_dirname(root);
+
+  /* Parents of a session root (~/.local/share) get the usual 0700/0755. */
+  if (g_mkdir_with_parents(parent, 0700) < 0)
+    return set_errno_error(error, errno, "cannot create directory", parent);
+  return ensure_dir(root, error);
+}
+
+int
+msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError **error)
+{
+  g_autofree char *u = msvm_store_uuid_format(uuid);
+  g_autofree char *dir = g_build_filename(root, u, NULL);
+  g_autofree char *path = g_build_filename(dir, LOCK_FILE, NULL);
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  int fd;
+
+  if (!ensure_root(root, error) || !ensure_dir(dir, error))
+    return -1;
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    set_errno_error(error, errno, "cannot open", path);
+    return -1;
+  }
+  while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+    int saved = errno;
+    if (saved == EINTR)
+      continue;
+    close(fd);
+    if (saved == EAGAIN || saved == EACCES) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE,
+                  "another msvm-security change of VM %s is in progress", u);
+      return -1;
+    }
+    set_errno_error(error, saved, "cannot lock", path);
+    return -1;
+  }
+  return fd;
+}
+
+/* --- (de)serialization ------------------------------------------------------ */
+
+static char *
+gen_group(guint n)
+{
+  return g_strdup_printf("generation %u", n);
+}
+
+static char *
+job_group(const char *id)
+{
+  return g_strdup_printf("job %s", id);
+}
+
+static gboolean
+get_bytes(GKeyFile *kf, const char *group, const char *key, guint8 **ret, gsize *ret_len,
+          gboolean *ret_has)
+{
+  g_autofree char *v = g_key_file_get_string(kf, group, key, NULL);
+  if (v == NULL) {
+    *ret = NULL;
+    *ret_len = 0;
+    *ret_has = FALSE;
+    return TRUE;
+  }
+  *ret = g_base64_decode(v, ret_len);
+  *ret_has = TRUE;
+  msvm_wipe(v, strlen(v));
+  return TRUE;
+}
+
+static void
+set_bytes(GKeyFile *kf, const char *group, const char *key, const guint8 *data, gsize len)
+{
+  g_autofree char *b64 = g_base64_encode(data, len);
+  g_key_file_set_string(kf, group, key, b64);
+  msvm_wipe(b64, strlen(b64));
+}
+
+static guint
+get_uint(GKeyFile *kf, const char *group, const char *key, guint dflt)
+{
+  g_autoptr(GError) e = NULL;
+  guint64 v = g_key_file_get_uint64(kf, group, key, &e);
+  return e ? dflt : (guint)v;
+}
+
+static gint64
+get_int64(GKeyFile *kf, const char *group, const char *key)
+{
+  return g_key_file_get_int64(kf, group, key, NULL);
+}
+
+static gboolean
+parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
+{
+  g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+  g_autofree char *seed = NULL;
+  guint version = get_uint(kf, "store", "version", 0);
+
+  if (version != MSVM_STORE_FORMAT_VERSION) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "store %s has format version %u, this build reads %u", store->dir, version,
+                MSVM_STORE_FORMAT_VERSION);
+    return FALSE;
+  }
+  seed = g_key_file_get_string(kf, "store", "seed", NULL);
+  if (seed != NULL) {
+    gsize len = 0;
+    guint8 *raw = g_base64_decode(seed, &len);
+    msvm_wipe(seed, strlen(seed));
+    if (len != sizeof(store->seed)) {
+      wipe_free(raw, len);
+      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s has a damaged seed",
+                  store->dir);
+      return FALSE;
+    }
+    memcpy(store->seed, raw, len);
+    wipe_free(raw, len);
+    store->has_seed = TRUE;
+  }
+  store->kdf_version = get_uint(kf, "store", "kdf-version", MSVM_KDF_VERSION);
+  store->next_generation = get_uint(kf, "store", "next-generation", 1);
+  store->current = get_uint(kf, "store", "current", 0);
+  store->state = get_uint(kf, "store", "state", 0);
+  store->last_known_good = get_uint(kf, "store", "last-known-good", 0);
+  store->lkg_from_start = g_key_file_get_boolean(kf, "store", "last-known-good-from-start",
+                                                 NULL);
+  store->stash = g_key_file_get_string(kf, "stash", "devices", NULL);
+
+  if (g_key_file_has_group(kf, "journal")) {
+    MsvmJournal *j = &store->journal;
+    j->open = TRUE;
+    j->target = get_uint(kf, "journal", "target", 0);
+    j->new_generation = g_key_file_get_boolean(kf, "journal", "new-generation", NULL);
+    j->prev_current = get_uint(kf, "journal", "previous-current", 0);
+    j->prev_state = get_uint(kf, "journal", "previous-state", 0);
+    j->domain_xml = g_key_file_get_string(kf, "journal", "domain-xml", NULL);
+    j->has_stash = g_key_file_has_key(kf, "journal", "stash", NULL);
+    j->stash = g_key_file_get_string(kf, "journal", "stash", NULL);
+    j->job_id = g_key_file_get_string(kf, "journal", "job", NULL);
+    if (j->stash != NULL && j->stash[0] == '\0')
+      g_clear_pointer(&j->stash, g_free);
+  }
+
+  for (gsize i = 0; groups[i] != NULL; i++) {
+    const char *g = groups[i];
+    if (g_str_has_prefix(g, "generation ")) {
+      MsvmGeneration *gen = g_new0(MsvmGeneration, 1);
+      gen->number = (guint)g_ascii_strtoull(g + strlen("generation "), NULL, 10);
+      gen->secret_uuid = g_key_file_get_string(kf, g, "secret", NULL);
+      gen->foreign = g_key_file_get_boolean(kf, g, "foreign", NULL);
+      gen->created = get_int64(kf, g, "created");
+      get_bytes(kf, g, "key-protector", &gen->key_protector, &gen->key_protector_len,
+                &gen->has_key_protector);
+      get_bytes(kf, g, "policy", &gen->policy, &gen->policy_len, &gen->has_policy);
+      if (gen->foreign) {
+        gboolean has = FALSE;
+        get_bytes(kf, g, "passphrase", &gen->foreign_passphrase,
+                  &gen->foreign_passphrase_len, &has);
+      }
+      if (gen->number == 0 || gen->secret_uuid == NULL) {
+        msvm_generation_free(gen);
+        g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s: damaged [%s]",
+                    store->dir, g);
+        return FALSE;
+      }
+      g_ptr_array_add(store->generations, gen);
+    } else if (g_str_has_prefix(g, "job ")) {
+      MsvmStoreJob *job = g_new0(MsvmStoreJob, 1);
+      job->id = g_strdup(g + strlen("job "));
+      job->method = g_key_file_get_string(kf, g, "method", NULL);
+      job->state = get_uint(kf, g, "state", MSVM_JOB_NEW);
+      job->error_code = get_uint(kf, g, "error-code", 0);
+      job->error_description = g_key_file_get_string(kf, g, "error-description", NULL);
+      job->percent_complete = get_uint(kf, g, "percent-complete", 0);
+      job->time_submitted = get_int64(kf, g, "time-submitted");
+      job->time_changed = get_int64(kf, g, "time-of-last-state-change");
+      job->target = get_uint(kf, g, "target", 0);
+      g_ptr_array_add(store->jobs, job);
+    }
+  }
+  return TRUE;
+}
+
+static gint
+gen_cmp(gconstpointer a, gconstpointer b)
+{
+  const MsvmGeneration *ga = *(MsvmGeneration *const *)a;
+  const MsvmGeneration *gb = *(MsvmGeneration *const *)b;
+  return ga->number < gb->number ? -1 : ga->number > gb->number;
+}
+
+static gint
+job_cmp(gconstpointer a, gconstpointer b)
+{
+  const MsvmStoreJob *ja = *(MsvmStoreJob *const *)a;
+  const MsvmStoreJob *jb = *(MsvmStoreJob *const *)b;
+  return ja->time_submitted < jb->time_submitted ? -1 : ja->time_submitted > jb->time_submitted;
+}
+
+static gboolean
+read_file_wiped(const char *path, char **ret, gsize *ret_len, gboolean *ret_missing,
+                GError **error)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  char *buf;
+  gsize done = 0;
+
+  *ret_missing = FALSE;
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      *ret_missing = TRUE;
+      return TRUE;
+    }
+    return set_errno_error(error, errno, "cannot open", path);
+  }
+  if (fstat(fd, &st) < 0) {
+    int saved = errno;
+    close(fd);
+    return set_errno_error(error, saved, "cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > 64 * 1024 * 1024) {
+    close(fd);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a store file", path);
+    return FALSE;
+  }
+  /* One buffer of the file's size: no unwiped copies from growing. */
+  buf = g_malloc((gsize)st.st_size + 1);
+  while (done < (gsize)st.st_size) {
+    ssize_t n = read(fd, buf + done, (gsize)st.st_size - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      wipe_free((guint8 *)buf, done);
+      return set_errno_error(error, saved, "cannot read", path);
+    }
+    if (n == 0)
+      break;
+    done += (gsize)n;
+  }
+  close(fd);
+  buf[done] = '\0';
+  *ret = buf;
+  *ret_len = done;
+  return TRUE;
+}
+
+gboolean
+msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, GError **error)
+{
+  g_autofree char *u = msvm_store_uuid_format(uuid);
+  g_autofree char *dir = g_build_filename(root, u, NULL);
+  g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
+  g_autoptr(MsvmStore) store = store_new(dir, uuid);
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autoptr(GError) local = NULL;
+  char *data = NULL;
+  gsize len = 0;
+  gboolean missing = FALSE;
+  gboolean ok;
+
+  if (!read_file_wiped(path, &data, &len, &missing, error))
+    return FALSE;
+  if (missing) {
+    *ret_store = g_steal_pointer(&store);
+    return TRUE;
+  }
+  ok = g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local);
+  msvm_wipe(data, len);
+  g_free(data);
+  if (!ok) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: %s", path,
+                local->message);
+    return FALSE;
+  }
+  if (!parse_store(store, kf, error))
+    return FALSE;
+  g_ptr_array_sort(store->generations, gen_cmp);
+  g_ptr_array_sort(store->jobs, job_cmp);
+  store->exists = TRUE;
+  *ret_store = g_steal_pointer(&store);
+  return TRUE;
+}
+
+gboolean
+msvm_store_save(MsvmStore *store, GError **error)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autofree char *path = g_build_filename(store->dir, STORE_FILE, NULL);
+  char *data;
+  gsize len = 0;
+  gboolean ok;
+
+  if (!store->has_seed) {
+    if (!msvm_random_bytes(store->seed, sizeof(store->seed), error))
+      return FALSE;
+    store->has_seed = TRUE;
+  }
+  g_key_file_set_uint64(kf, "store", "version", MSVM_STORE_FORMAT_VERSION);
+  {
+    g_autofree char *u = msvm_store_uuid_format(store->uuid);
+    g_key_file_set_string(kf, "store", "uuid", u);
+  }
+  set_bytes(kf, "store", "seed", store->seed, sizeof(store->seed));
+  g_key_file_set_uint64(kf, "store", "kdf-version", store->kdf_version);
+  g_key_file_set_uint64(kf, "store", "next-generation", store->next_generation);
+  g_key_file_set_uint64(kf, "store", "current", store->current);
+  g_key_file_set_uint64(kf, "store", "state", store->state);
+  g_key_file_set_uint64(kf, "store", "last-known-good", store->last_known_good);
+  g_key_file_set_boolean(kf, "store", "last-known-good-from-start", store->lkg_from_start);
+
+  for (guint i = 0; i < store->generations->len; i++) {
+    const MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
+    g_autofree char *g = gen_group(gen->number);
+    g_key_file_set_string(kf, g, "secret", gen->secret_uuid);
+    g_key_file_set_int64(kf, g, "created", gen->created);
+    if (gen->has_key_protector)
+      set_bytes(kf, g, "key-protector", gen->key_protector, gen->key_protector_len);
+    if (gen->has_policy)
+      set_bytes(kf, g, "policy", gen->policy, gen->policy_len);
+    if (gen->foreign) {
+      g_key_file_set_boolean(kf, g, "foreign", TRUE);
+      set_bytes(kf, g, "passphrase", gen->foreign_passphrase, gen->foreign_passphrase_len);
+    }
+  }
+  if (store->journal.open) {
+    const MsvmJournal *j = &store->journal;
+    g_key_file_set_uint64(kf, "journal", "target", j->target);
+    g_key_file_set_boolean(kf, "journal", "new-generation", j->new_generation);
+    g_key_file_set_uint64(kf, "journal", "previous-current", j->prev_current);
+    g_key_file_set_uint64(kf, "journal", "previous-state", j->prev_state);
+    if (j->domain_xml != NULL)
+      g_key_file_set_string(kf, "journal", "domain-xml", j->domain_xml);
+    if (j->has_stash)
+      g_key_file_set_string(kf, "journal", "stash", j->stash ? j->stash : "");
+    if (j->job_id != NULL)
+      g_key_file_set_string(kf, "journal", "job", j->job_id);
+  }
+  if (store->stash != NULL)
+    g_key_file_set_string(kf, "stash", "devices", store->stash);
+  for (guint i = 0; i < store->jobs->len; i++) {
+    const MsvmStoreJob *job = g_ptr_array_index(store->jobs, i);
+    g_autofree char *g = job_group(job->id);
+    g_key_file_set_string(kf, g, "method", job->method ? job->method : "");
+    g_key_file_set_uint64(kf, g, "state", job->state);
+    g_key_file_set_uint64(kf, g, "error-code", job->error_code);
+    if (job->error_description != NULL)
+      g_key_file_set_string(kf, g, "error-description", job->error_description);
+    g_key_file_set_uint64(kf, g, "percent-complete", job->percent_complete);
+    g_key_file_set_int64(kf, g, "time-submitted", job->time_submitted);
+    g_key_file_set_int64(kf, g, "time-of-last-state-change", job->time_changed);
+    g_key_file_set_uint64(kf, g, "target", job->target);
+  }
+
+  data = g_key_file_to_data(kf, &len, NULL);
+  {
+    g_autofree char *root = g_path_get_dirname(store->dir);
+    if (!ensure_root(root, error) || !ensure_dir(store->dir, error)) {
+      msvm_wipe(data, len);
+      g_free(data);
+      return FALSE;
+    }
+  }
+  ok = msvm_atomic_write(path, data, len, 0600, error);
+  msvm_wipe(data, len);
+  g_free(data);
+  if (ok)
+    store->exists = TRUE;
+  return ok;
+}
+
+/* --- generations ------------------------------------------------------------ */
+
+MsvmGeneration *
+msvm_store_get_generation(const MsvmStore *store, guint number)
+{
+  if (number == 0)
+    return NULL;
+  for (guint i = 0; i < store->generations->len; i++) {
+    MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
+    if (gen->number == number)
+      return gen;
+  }
+  return NULL;
+}
+
+MsvmGeneration *
+msvm_store_find_generation_by_secret(const MsvmStore *store, const char *secret_uuid)
+{
+  guint8 want[16], have[16];
+
+  if (secret_uuid == NULL || !msvm_store_uuid_parse(secret_uuid, want))
+    return NULL;
+  for (guint i = 0; i < store->generations->len; i++) {
+    MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
+    if (msvm_store_uuid_parse(gen->secret_uuid, have) && memcmp(want, have, 16) == 0)
+      return gen;
+  }
+  return NULL;
+}
+
+static MsvmGeneration *
+add_generation(MsvmStore *store)
+{
+  MsvmGeneration *gen = g_new0(MsvmGeneration, 1);
+
+  gen->number = store->next_generation++;
+  gen->created = g_get_real_time() / G_USEC_PER_SEC;
+  g_ptr_array_add(store->generations, gen);
+  return gen;
+}
+
+MsvmGeneration *
+msvm_store_add_generation(MsvmStore *store, const guint8 *key_protector, gsize kp_len,
+                          gboolean has_key_protector, const guint8 *policy, gsize policy_len,
+                          gboolean has_policy)
+{
+  MsvmGeneration *gen = add_generation(store);
+
+  gen->secret_uuid = msvm_store_uuid_generate();
+  gen->has_key_protector = has_key_protector;
+  if (has_key_protector) {
+    gen->key_protector = g_memdup2(key_protector ? key_protector : (const guint8 *)"",
+                                   kp_len ? kp_len : 1);
+    gen->key_protector_len = kp_len;
+  }
+  gen->has_policy = has_policy;
+  if (has_policy) {
+    gen->policy = g_memdup2(policy ? policy : (const guint8 *)"", policy_len ? policy_len : 1);
+    gen->policy_len = policy_len;
+  }
+  return gen;
+}
+
+MsvmGeneration *
+msvm_store_add_foreign_generation(MsvmStore *store, const char *secret_uuid,
+                                  const guint8 *passphrase, gsize len)
+{
+  MsvmGeneration *gen = add_generation(store);
+
+  gen->secret_uuid = g_strdup(secret_uuid);
+  gen->foreign = TRUE;
+  gen->foreign_passphrase = g_memdup2(passphrase, len ? len : 1);
+  gen->foreign_passphrase_len = len;
+  return gen;
+}
+
+void
+msvm_passphrase_free(char *passphrase, gsize len)
+{
+  wipe_free((guint8 *)passphrase, len + 1);
+}
+
+gboolean
+msvm_store_generation_passphrase(const MsvmStore *store, const MsvmGeneration *gen,
+                                 char **ret_passphrase, gsize *ret_len, GError **error)
+{
+  char *pass;
+
+  if (gen->foreign) {
+    pass = g_malloc(gen->foreign_passphrase_len + 1);
+    memcpy(pass, gen->foreign_passphrase, gen->foreign_passphrase_len);
+    pass[gen->foreign_passphrase_len] = '\0';
+    *ret_passphrase = pass;
+    *ret_len = gen->foreign_passphrase_len;
+    return TRUE;
+  }
+  if (!store->has_seed) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s has no seed", store->dir);
+    return FALSE;
+  }
+  if (store->kdf_version != MSVM_KDF_VERSION) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_SUPPORTED,
+                "store %s uses derivation version %u, this build knows %u", store->dir,
+                store->kdf_version, MSVM_KDF_VERSION);
+    return FALSE;
+  }
+  pass = g_malloc0(MSVM_KDF_PASSPHRASE_LEN + 1);
+  if (!msvm_kdf_derive_passphrase(store->seed,
+                                  gen->has_key_protector ? gen->key_protector : NULL,
+                                  gen->has_key_protector ? gen->key_protector_len : 0,
+                                  gen->has_policy ? gen->policy : NULL,
+                                  gen->has_policy ? gen->policy_len : 0,
+                                  store->uuid, pass, error)) {
+    msvm_passphrase_free(pass, MSVM_KDF_PASSPHRASE_LEN);
+    return FALSE;
+  }
+  *ret_passphrase = pass;
+  *ret_len = MSVM_KDF_PASSPHRASE_LEN;
+  return TRUE;
+}
+
+void
+msvm_store_drop_generation(MsvmStore *store, guint number)
+{
+  for (guint i = 0; i < store->generations->len; i++) {
+    MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
+    if (gen->number == number) {
+      g_ptr_array_remove_index(store->generations, i);
+      return;
+    }
+  }
+}
+
+static gboolean
+secret_listed(const char *secret, const char *const *list)
+{
+  guint8 a[16], b[16];
+
+  if (list == NULL || !msvm_store_uuid_parse(secret, a))
+    return FALSE;
+  for (gsize i = 0; list[i] != NULL; i++) {
+    if (msvm_store_uuid_parse(list[i], b) && memcmp(a, b, 16) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+GPtrArray *
+msvm_store_unneeded_generations(const MsvmStore *store, const char *const *referenced_secrets)
+{
+  GPtrArray *out = g_ptr_array_new();
+
+  for (guint i = 0; i < store->generations->len; i++) {
+    const MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
+    guint n = gen->number;
+    gboolean needed = n == store->current || n == store->state || n == store->last_known_good;
+
+    if (store->journal.open &&
+        (n == store->journal.target || n == store->journal.prev_current ||
+         n == store->journal.prev_state))
+      needed = TRUE;
+    for (guint k = 0; !needed && k < store->jobs->len; k++) {
+      const MsvmStoreJob *job = g_ptr_array_index(store->jobs, k);
+      if (job->state < MSVM_JOB_COMPLETED && job->target == n)
+        needed = TRUE;
+    }
+    if (!needed && secret_listed(gen->secret_uuid, referenced_secrets))
+      needed = TRUE;
+    if (!needed)
+      g_ptr_array_add(out, GUINT_TO_POINTER(n));
+  }
+  return out;
+}
+
+gboolean
+msvm_store_record_started(MsvmStore *store, const char *secret_uuid)
+{
+  MsvmGeneration *gen = msvm_store_find_generation_by_secret(store, secret_uuid);
+
+  if (gen == NULL)
+    return FALSE;
+  store->last_known_good = gen->number;
+  store->lkg_from_start = TRUE;
+  return TRUE;
+}
