@@ -14,6 +14,12 @@
 #include "msvm-error.h"
 #include "msvm-state-file.h"
 
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 typedef struct {
   char *dir;          /* tests/data/tpm2state-NAME */
   char *file;         /* tpm2-00.permall or tpm2-00.volatilestate */
@@ -533,7 +539,7 @@ main(int argc, char **argv)
     if (g_str_has_prefix(name, "tpm2state-"))
       g_ptr_array_add(names, g_strdup(name));
   }
-  g_ptr_array_sort(names, (GCompareFunc)g_ascii_strcasecmp);
+  g_ptr_array_sort(names, compare_names);
   g_assert_cmpuint(names->len, >=, 4);
   for (guint i = 0; i < names->len; i++) {
     const char *n = g_ptr_array_index(names, i);
