@@ -8,9 +8,13 @@
  *     <msvm:setting name="TpmEnabled">TRUE</msvm:setting>
  *     <msvm:setting name="ElementName">Security Settings</msvm:setting>
  *     <msvm:shielding>
+ *       <msvm:features/>                  (the element was created)
  *       <msvm:smm before="off"/>          (no before=: the element was absent)
+ *       <msvm:firmware/>
+ *       <msvm:feature name="enrolled-keys" before="no"/>
  *       <msvm:feature name="secure-boot"/>
- *       <msvm:devices removed="3"/>
+ *       <msvm:loader-secure/>             (secure= on <loader>)
+ *       <msvm:devices removed="3"/>       (how many are in the stash)
  *     </msvm:shielding>
  *   </msvm:security>
  *
@@ -55,7 +59,7 @@ static const MsvmShieldRecordField record_fields[] = {
     G_STRUCT_OFFSET(MsvmShieldRecord, enrolled_keys_before) },
   { "feature", "secure-boot", G_STRUCT_OFFSET(MsvmShieldRecord, secure_boot_changed),
     G_STRUCT_OFFSET(MsvmShieldRecord, secure_boot_before) },
-  { "loader", NULL, G_STRUCT_OFFSET(MsvmShieldRecord, loader_secure_changed),
+  { "loader-secure", NULL, G_STRUCT_OFFSET(MsvmShieldRecord, loader_secure_changed),
     G_STRUCT_OFFSET(MsvmShieldRecord, loader_secure_before) },
 };
 

@@ -263,9 +263,9 @@ msvm_domain_shielding_validate(xmlDocPtr doc, const MsvmSettings *merged,
     }
   } else if (rec->shielded && rec->removed_devices > 0 && !opts->force) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
-                "the stash of the %u device(s) that shielding removed is missing; pass it "
-                "(or force to %s without it)", rec->removed_devices,
-                shield ? "go on" : "unshield without restoring them");
+                "the stash of the %u device(s) that shielding removed is missing; pass it, "
+                "or force to %s", rec->removed_devices,
+                shield ? "go on without it" : "unshield without restoring them");
     return FALSE;
   }
   *ret_stash = sdoc;
@@ -508,9 +508,10 @@ shield(xmlDocPtr doc, MsvmShieldRecord *rec, xmlDocPtr *sdoc, GString *notes)
     note(notes, text);
   }
   if (firmware_changed)
-    note(notes, "ShieldingRequested: secure boot with enrolled keys is now selected; if the VM "
-                "has started before, its next start needs `virsh start --reset-nvram` so that "
-                "the UEFI variable store is recreated with the enrolled keys");
+    note(notes, "ShieldingRequested: the firmware selection changed to secure boot with "
+                "enrolled keys; if the VM has started before, its next start needs "
+                "`virsh start --reset-nvram` so that the UEFI variable store is recreated from "
+                "the template with the enrolled keys");
 }
 
 static void

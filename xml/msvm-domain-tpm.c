@@ -140,16 +140,22 @@ gboolean
 msvm_domain_tpm_validate(xmlDocPtr doc, const MsvmSettings *merged, GError **error)
 {
   MsvmTpmKind kind;
+  xmlNodePtr tpm = NULL;
+  gboolean implicit;
 
   if (!msvm_settings_is_true(merged, MSVM_PROP_TPM_ENABLED))
     return TRUE;
-  kind = msvm_domain_tpm_kind(doc, NULL);
+  kind = msvm_domain_tpm_kind(doc, &tpm);
   if (kind == MSVM_TPM_NONE || kind == MSVM_TPM_EMULATOR_2_0)
     return TRUE;
+  implicit = kind == MSVM_TPM_EMULATOR_1_2 &&
+             !xmlHasProp(msvm_xml_child(tpm, "backend"), BAD_CAST "version");
   g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
-              "TpmEnabled: the domain has %s, which is not replaced; "
+              "TpmEnabled: the domain has %s%s, which is not replaced; "
               "remove it first (virsh edit) to get an emulated TPM 2.0",
-              msvm_tpm_kind_describe(kind));
+              msvm_tpm_kind_describe(kind),
+              implicit ? " (libvirt takes an emulator TPM without version= on this model "
+                         "as TPM 1.2)" : "");
   return FALSE;
 }
 
