@@ -4,7 +4,7 @@
  * (DMTF DSP0201): <INSTANCE CLASSNAME=...> with PROPERTY, PROPERTY.ARRAY,
  * PROPERTY.REFERENCE and QUALIFIER children, as WMI writes it (plain or with
  * the ___SYSTEM properties first), or carried as escaped text / CDATA inside
- * a VALUE element, or wrapped in VALUE.OBJECT.
+ * a VALUE element, or wrapped in VALUE.OBJECT / VALUE.NAMEDINSTANCE.
  *
  * libxml2 is told: no network, no entity substitution, no DTD loading, the
  * text is UTF-8 whatever a declaration says, and never to print.  Any
@@ -174,14 +174,15 @@ is_element(xmlNodePtr node, const char *name)
   return node->type == XML_ELEMENT_NODE && g_ascii_strcasecmp((const char *)node->name, name) == 0;
 }
 
-/* Attribute by name, any letter case; NULL when absent. */
+/* Attribute by name, any letter case, white space around the value
+ * dropped (every attribute read here holds a name); NULL when absent. */
 static char *
 get_attr(xmlNodePtr node, const char *name)
 {
   for (xmlAttrPtr a = node->properties; a != NULL; a = a->next) {
     if (g_ascii_strcasecmp((const char *)a->name, name) == 0) {
       xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
-      char *copy = g_strdup(v != NULL ? (const char *)v : "");
+      char *copy = g_strstrip(g_strdup(v != NULL ? (const char *)v : ""));
       xmlFree(v);
       return copy;
     }
@@ -272,6 +273,16 @@ parse_property(MsvmInstanceBuilder *b, xmlNodePtr node, GError **error)
   for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
     if (is_element(c, "QUALIFIER"))
       continue;
+    if (is_element(c, "VALUE.NULL")) {
+      /* Not in DSP0201's PROPERTY, but some writers use it: NULL. */
+      if (value != NULL) {
+        g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                    "property %s has more than one VALUE (line %ld)", prop_name, xmlGetLineNo(c));
+        return FALSE;
+      }
+      value = c;
+      continue;
+    }
     if (is_element(c, "VALUE")) {
       if (value != NULL) {
         g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
@@ -295,7 +306,7 @@ parse_property(MsvmInstanceBuilder *b, xmlNodePtr node, GError **error)
       return FALSE;
     }
   }
-  if (value == NULL)
+  if (value == NULL || is_element(value, "VALUE.NULL"))
     return TRUE;  /* NULL: leaves the setting unchanged */
 
   for (xmlNodePtr c = value->children; c != NULL; c = c->next) {
@@ -375,6 +386,33 @@ has_element_child(xmlNodePtr node)
   return FALSE;
 }
 
+/* The INSTANCE of a VALUE.NAMEDINSTANCE (after its INSTANCENAME). */
+static xmlNodePtr
+named_instance_child(xmlNodePtr node, GError **error)
+{
+  xmlNodePtr found = NULL;
+
+  for (xmlNodePtr c = node->children; c != NULL; c = c->next) {
+    if (is_element(c, "INSTANCENAME"))
+      continue;
+    if (c->type == XML_ELEMENT_NODE && found == NULL) {
+      found = c;
+      continue;
+    }
+    if (c->type == XML_ELEMENT_NODE) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                  "<%s> at line %ld holds more than one instance", node->name, xmlGetLineNo(node));
+      return NULL;
+    }
+    if (!check_filler(c, (const char *)node->name, error))
+      return NULL;
+  }
+  if (found == NULL)
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "<%s> at line %ld holds no instance", node->name, xmlGetLineNo(node));
+  return found;
+}
+
 /* INSTANCE, VALUE.OBJECT > INSTANCE, or VALUE holding either as elements or
  * as text (escaped or CDATA), unwrapped once. */
 static gboolean
@@ -389,6 +427,10 @@ parse_root(const MsvmInstanceText *t, MsvmInstanceBuilder *b, xmlNodePtr node, i
   }
   if (is_element(node, "INSTANCE"))
     return parse_instance(b, node, error);
+  if (is_element(node, "VALUE.NAMEDINSTANCE")) {
+    xmlNodePtr child = named_instance_child(node, error);
+    return child != NULL && parse_root(t, b, child, hops + 1, error);
+  }
   if (is_element(node, "VALUE.OBJECT") ||
       (is_element(node, "VALUE") && has_element_child(node))) {
     xmlNodePtr child = only_child_element(node, error);
