@@ -6,6 +6,35 @@
  * Pure document work: no libvirt connection, no files.  The caller (the
  * provider, or the offline `translate` command) supplies the host facts and
  * keeps the stash of devices that shielding removed.
+ *
+ * The project's element under <metadata> (never anything secret in it):
+ *
+ *   <msvm:security xmlns:msvm="urn:x-msvm-security:domain:1" version="1">
+ *     <msvm:setting name="TpmEnabled">TRUE</msvm:setting>     (every present
+ *     <msvm:setting name="ElementName">text</msvm:setting>     property but
+ *     ...                                                      InstanceID)
+ *     <msvm:shielding>                   (only while shielded: what it did)
+ *       <msvm:features/>                 <features> was created
+ *       <msvm:smm before="off"/>         <smm> changed (no before=: added)
+ *       <msvm:firmware/>                 <os><firmware> was created
+ *       <msvm:feature name="enrolled-keys" before="no"/>
+ *       <msvm:feature name="secure-boot"/>
+ *       <msvm:loader-secure before="no"/> secure= on <loader> changed
+ *       <msvm:devices removed="2"/>      how many devices are in the stash
+ *     </msvm:shielding>
+ *   </msvm:security>
+ *
+ * The stash (text the caller keeps root-only: devices may carry passwords):
+ *
+ *   <msvm:stash xmlns:msvm='urn:x-msvm-security:stash:1' domain='UUID'>
+ *     <msvm:device index='6'><graphics type='vnc' passwd='...'/></msvm:device>
+ *   </msvm:stash>
+ *
+ * index is the device's position among the element children of <devices>
+ * when shielding removed it; unshielding puts each device back there, in
+ * the bytes it had.  Documents are written as libvirt writes them (single
+ * quoted attributes; <metadata> children by libxml2), so everything the
+ * translation does not touch comes back byte for byte.
  */
 #pragma once
 
@@ -35,15 +64,26 @@ typedef struct {
  * Apply @update (merged over what the domain's metadata already records) to
  * @doc in place.  @stash is the XML text of the devices a previous shielding
  * removed (NULL when none); on success *ret_stash receives the stash to keep
- * from now on (NULL when nothing is stashed any more) and *ret_message a
- * human note (e.g. "the next start needs virsh start --reset-nvram"), or
- * NULL.  On failure @doc is left unchanged and the outputs untouched.
+ * from now on (NULL when nothing is stashed any more: the caller deletes its
+ * copy) and *ret_message a human note (e.g. "the next start needs virsh
+ * start --reset-nvram"), or NULL.  On failure @doc is left unchanged and the
+ * outputs untouched: everything is checked before the tree is edited.
+ *
+ * The merged settings are enforced at every call (a shielded domain that
+ * gained a <graphics> loses it again into the stash), and applying the same
+ * settings twice changes nothing.  opts->secret_uuid is needed whenever the
+ * merged TpmEnabled, ShieldingRequested, EncryptStateAndVmMigrationTraffic
+ * or DataProtectionRequested is TRUE.  opts->force also lets a missing or
+ * mismatched stash pass (devices not restored) and discards a stash given
+ * for a domain that has none recorded.
  *
  * Errors: MSVM_RC_INVALID_STATE (TPM 1.2/passthrough/external TPM when
- * enabling, shielding on BIOS or non-q35, no protector, nova metadata),
+ * enabling, shielding on BIOS or non-q35, no protector, nova metadata, stash
+ * missing or not matching the metadata, malformed project metadata),
  * MSVM_RC_INVALID_PARAMETER (shielding without TPM, InstanceID naming
- * another VM), MSVM_RC_NOT_SUPPORTED (KsdEnabled, BindToHostTpm, host
- * without secure-boot firmware).
+ * another VM, secret not a UUID, stash of another domain or malformed),
+ * MSVM_RC_NOT_SUPPORTED (KsdEnabled, BindToHostTpm, host without
+ * secure-boot firmware when opts->check_host).
  */
 gboolean msvm_domain_apply(xmlDocPtr doc, const MsvmSettings *update,
                            const MsvmTranslateOptions *opts,
@@ -51,8 +91,11 @@ gboolean msvm_domain_apply(xmlDocPtr doc, const MsvmSettings *update,
                            char **ret_message, GError **error);
 
 /* The settings recorded in the domain's metadata, with InstanceID made from
- * the domain UUID.  A domain without the project's metadata gives an
- * instance with only InstanceID (and TpmEnabled from the device present). */
+ * the domain UUID ("Microsoft:" and the UUID in upper case, as WMI writes
+ * it).  TpmEnabled, when not recorded, says whether a <tpm> is present, so a
+ * domain without the project's metadata gives an instance with only
+ * InstanceID and TpmEnabled.  Errors: MSVM_RC_INVALID_STATE for malformed
+ * project metadata. */
 gboolean msvm_domain_read_settings(xmlDocPtr doc, MsvmSettings **ret_settings,
                                    GError **error);
 
@@ -65,10 +108,13 @@ gboolean msvm_domain_get_uuid(xmlDocPtr doc, guint8 ret_uuid[16], GError **error
 /* The secret UUID of an emulator TPM's <encryption secret=...>, or NULL. */
 char *msvm_domain_get_tpm_secret(xmlDocPtr doc);
 
-/* Parse domain XML safely (no DTD, no entities, no network). */
+/* Parse domain XML safely: no DOCTYPE accepted (so no DTD and no entity
+ * declarations), no network, at most 16 MiB, the root must be <domain>.
+ * Errors: MSVM_RC_INVALID_PARAMETER with the line of the problem. */
 xmlDocPtr msvm_domain_parse(const char *xml, gsize len, GError **error);
 
-/* Serialize as libvirt would accept it (UTF-8, no XML declaration). */
+/* Serialize as libvirt writes it (UTF-8, no XML declaration, single-quoted
+ * attributes, one newline at the end). */
 char *msvm_domain_format(xmlDocPtr doc);
 
 G_END_DECLS
