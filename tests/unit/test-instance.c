@@ -314,6 +314,30 @@ test_many_attributes(void)
   g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
 }
 
+/* Prefix lookups in libxml2 walk every namespace declaration in scope:
+ * many declarations are refused up front, quickly. */
+static void
+test_many_namespaces(void)
+{
+  g_autoptr(GString) s = g_string_new(NULL);
+  gint64 start;
+
+  for (guint d = 0; d < 250; d++) {
+    g_string_append_printf(s, "<e%u", d);
+    for (guint i = 0; i < 60; i++)
+      g_string_append_printf(s, " xmlns:n%u_%u=\"u\"", d, i);
+    g_string_append_c(s, '>');
+  }
+  while (s->len < MSVM_SETTINGS_MAX_SIZE - 250 * 8)
+    g_string_append(s, "<n0_0:a/>");
+  for (guint d = 250; d-- > 0;)
+    g_string_append_printf(s, "</e%u>", d);
+  start = g_get_monotonic_time();
+  assert_parse_fails((const guint8 *)s->str, s->len, MSVM_RC_INVALID_PARAMETER,
+                     "more than 16 XML namespace declarations");
+  g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
+}
+
 /* An external entity naming a local file: the file's content never shows
  * up, whether the DOCTYPE is in the document or in the embedded text. */
 static void
@@ -534,6 +558,7 @@ main(int argc, char **argv)
   g_test_add_func("/instance/size-limit", test_size_limit);
   g_test_add_func("/instance/deep-nesting", test_deep_nesting);
   g_test_add_func("/instance/many-attributes", test_many_attributes);
+  g_test_add_func("/instance/many-namespaces", test_many_namespaces);
   g_test_add_func("/instance/external-entity", test_external_entity);
   g_test_add_func("/instance/silent", test_silent);
   g_test_add_func("/instance/declared-encoding", test_declared_encoding);
