@@ -408,29 +408,6 @@ stash_append(xmlDocPtr sdoc, xmlNodePtr device, guint index)
   }
 }
 
-static guint
-stash_devices(xmlDocPtr doc, xmlDocPtr sdoc)
-{
-  xmlNodePtr devices = msvm_xml_child(xmlDocGetRootElement(doc), "devices");
-  g_autoptr(GPtrArray) found = g_ptr_array_new();
-  guint index = 0;
-
-  if (devices == NULL)
-    return 0;
-  for (xmlNodePtr c = devices->children; c != NULL; c = c->next) {
-    if (c->type != XML_ELEMENT_NODE)
-      continue;
-    if (is_interactive(c)) {
-      stash_append(sdoc, c, index);
-      g_ptr_array_add(found, c);
-    }
-    index++;
-  }
-  for (guint i = 0; i < found->len; i++)
-    msvm_xml_remove(found->pdata[i]);
-  return found->len;
-}
-
 static gint
 compare_index(gconstpointer a, gconstpointer b)
 {
@@ -440,6 +417,57 @@ compare_index(gconstpointer a, gconstpointer b)
   guint64 xi = g_ascii_strtoull(xs, NULL, 10), yi = g_ascii_strtoull(ys, NULL, 10);
 
   return xi < yi ? -1 : xi > yi ? 1 : 0;
+}
+
+static guint
+entry_index(xmlNodePtr entry)
+{
+  g_autofree char *idx = msvm_xml_prop(entry, "index");
+
+  return (guint)g_ascii_strtoull(idx, NULL, 10);
+}
+
+/* Move the interactive devices into the stash.  Indices are positions in
+ * the list the devices would form with everything stashed put back, so a
+ * later removal (while shielded) and earlier ones restore consistently:
+ * the stash's entries are first placed among the current devices at their
+ * indices, then every entry is renumbered by its place in that list. */
+static guint
+stash_devices(xmlDocPtr doc, xmlDocPtr sdoc)
+{
+  xmlNodePtr devices = msvm_xml_child(xmlDocGetRootElement(doc), "devices");
+  g_autoptr(GPtrArray) entries = g_ptr_array_new();
+  g_autoptr(GPtrArray) full = g_ptr_array_new();
+  g_autoptr(GPtrArray) found = g_ptr_array_new();
+
+  if (devices == NULL)
+    return 0;
+  for (xmlNodePtr e = xmlDocGetRootElement(sdoc)->children; e != NULL; e = e->next) {
+    if (e->type == XML_ELEMENT_NODE)
+      g_ptr_array_add(entries, e);
+  }
+  g_ptr_array_sort(entries, compare_index);
+  for (xmlNodePtr c = devices->children; c != NULL; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE)
+      g_ptr_array_add(full, c);
+  }
+  for (guint i = 0; i < entries->len; i++) {
+    guint at = MIN(entry_index(entries->pdata[i]), full->len);
+    g_ptr_array_insert(full, (gint)at, entries->pdata[i]);
+  }
+  for (guint i = 0; i < full->len; i++) {
+    xmlNodePtr n = full->pdata[i];
+    g_autofree char *idx = g_strdup_printf("%u", i);
+    if (n->doc == sdoc) {
+      xmlSetProp(n, BAD_CAST "index", BAD_CAST idx);
+    } else if (is_interactive(n)) {
+      stash_append(sdoc, n, i);
+      g_ptr_array_add(found, n);
+    }
+  }
+  for (guint i = 0; i < found->len; i++)
+    msvm_xml_remove(found->pdata[i]);
+  return found->len;
 }
 
 static guint
