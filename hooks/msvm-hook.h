@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-hook.h: the hook's second stage (msvm-security-hook-module.so), loaded by
+ * the first stage (msvm-security-hook.c) for managed guests only.
+ *
+ * The entry point may use no type beyond libc's: the first stage includes
+ * this header without GLib.  Everything below MSVM_HOOK_INTERNAL is for the
+ * module's own files.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#define MSVM_HOOK_MODULE_NAME "msvm-security-hook-module.so"
+#define MSVM_HOOK_RUN_SYMBOL "msvm_hook_run"
+
+/* argv as libvirt gives it (OBJECT OPERATION SUBOPERATION EXTRA), the
+ * domain XML read from standard input (NUL-terminated, @len bytes).
+ * Returns the hook's exit status; writes the filter output (if any) on
+ * standard output and at most one line on standard error. */
+typedef int (*MsvmHookRunFunc)(int argc, char **argv, const char *xml, size_t len);
+
+#ifdef MSVM_HOOK_INTERNAL
+
+#include <glib.h>
+#include <libxml/tree.h>
+
+#include "msvm-store.h"
+
+G_BEGIN_DECLS
+
+/* Everything the operations need to know about the guest and the host. */
+typedef struct {
+  const char *name;        /* OBJECT: the domain name, for messages only */
+  xmlDocPtr doc;
+  guint8 uuid[16];
+  char *uuid_str;          /* lower case */
+  char *secret;            /* the TPM's <encryption secret=...>, or NULL */
+  gboolean system;         /* system store (we run as root) */
+  uid_t uid;
+  char *root;              /* the store root */
+  char *vm_dir;            /* <root>/<uuid> */
+  char *store_file;        /* <vm_dir>/store */
+  char *state_dir;         /* libvirt's swtpm tpm2 directory */
+} MsvmHookCtx;
+
+/* Operations.  Return the exit status; messages with msvm_hook_fail. */
+int msvm_hook_prepare(MsvmHookCtx *ctx);
+int msvm_hook_started(MsvmHookCtx *ctx);
+int msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration);
+void msvm_hook_forget_incoming(MsvmHookCtx *ctx);
+
+/* The one line on standard error (newlines in @fmt's result flattened). */
+void msvm_hook_message(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* TRUE when the VM has a store file. */
+gboolean msvm_hook_has_store(const MsvmHookCtx *ctx);
+
+/* Re-key the state from the store's `state` generation to `current` (never
+ * elsewhere, never to plaintext) and close the open jobs: Completed when
+ * @names_current (the definition being started names current's secret),
+ * else Exception with an explanation; on a failed re-key, Exception with
+ * its error, which is also returned.  The store is saved once.  The caller
+ * holds the per-VM lock. */
+gboolean msvm_hook_finish(MsvmStore *store, const char *state_dir, gboolean names_current,
+                          GError **error);
+
+/* Validate a decrypted state with libtpms in a forked child (the hook is
+ * single-threaded, DESIGN.md 9). */
+gboolean msvm_hook_validate_in_child(GBytes *permall, GBytes *volatilestate,
+                                     GError **error);
+
+G_END_DECLS
+
+#endif /* MSVM_HOOK_INTERNAL */

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * msvm-security-hook.c: the libvirt qemu hook's first stage (DESIGN.md 9,
+ * docs/hooks.rst).  Installed as <hookdir>/50-msvm-security.
+ *
+ *   50-msvm-security OBJECT OPERATION SUBOPERATION EXTRA < domain.xml
+ *
+ * libvirt runs every hook of qemu.d for every guest at every operation, so
+ * this stage is linked against libc alone: it reads the domain XML from
+ * standard input and looks for the project's metadata namespace with
+ * memmem().  A guest without it (the common case) costs one exec of a small
+ * program: exit 0, no output, no file opened.  Only for a managed guest does
+ * it dlopen() the second stage, msvm-security-hook-module.so (GLib, libxml2,
+ * libcrypto, libtpms; installed under <libdir>/msvm-security, which AppArmor
+ * lets libvirtd map, unlike an executed helper), and hand it the arguments and
+ * the XML.
+ *
+ * libvirt formats the XML itself (libxml2 writes attribute values without
+ * escaping ':' or '/'), so the namespace appears literally in a managed
+ * guest's XML; the second stage parses the document and is the one that
+ * decides (a string that merely occurs in a <description> is not metadata).
+ *
+ * No GLib here on purpose; "config.h" only gives build paths.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "msvm-domain.h" /* MSVM_METADATA_NS (macro only: nothing is linked) */
+#include "msvm-hook.h"   /* the second stage's entry point */
+
+/* Largest domain XML handed to the second stage (libvirt caps a domain
+ * definition at 10 MiB).  Beyond it the input is still read to the end and
+ * searched, so an unmanaged guest is never refused for its size. */
+#define HOOK_MAX_INPUT (16u * 1024u * 1024u)
+#define NS_LEN (sizeof(MSVM_METADATA_NS) - 1)
+
+/* Read standard input to the end.  Returns 1 when the namespace occurs (the
+ * whole input in *ret_buf, or *ret_buf NULL when it was too large to keep),
+ * 0 when it does not, -1 on a read error. */
+static int
+read_and_search(int fd, char **ret_buf, size_t *ret_len)
+{
+  size_t cap = 64 * 1024, len = 0, scanned = 0;
+  char *buf = malloc(cap + 1);
+  int found = 0, overflow = 0;
+
+  *ret_buf = NULL;
+  *ret_len = 0;
+  if (buf == NULL)
+    return -1;
+  for (;;) {
+    ssize_t n;
+    if (len == cap) {
+      if (cap >= HOOK_MAX_INPUT || overflow) {
+        /* Keep only the last NS_LEN - 1 bytes to search across reads. */
+        if (!found && len >= NS_LEN &&
+            memmem(buf + scanned, len - scanned, MSVM_METADATA_NS, NS_LEN) != NULL)
+          found = 1;
+        memmove(buf, buf + len - (NS_LEN - 1), NS_LEN - 1);
+        len = NS_LEN - 1;
+        scanned = 0;
+        overflow = 1;
+      } else {
+        char *nb;
+        cap *= 2;
+        nb = realloc(buf, cap + 1);
+        if (nb == NULL) {
+          free(buf);
+          return -1;
+        }
+        buf = nb;
+      }
+    }
+    n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      free(buf);
+      return -1;
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  if (!found && memmem(buf + scanned, len - scanned, MSVM_METADATA_NS, NS_LEN) != NULL)
+    found = 1;
+  if (!found || overflow) {
+    free(buf);
+    return found;
+  }
+  buf[len] = '\0';
+  *ret_buf = buf;
+  *ret_len = len;
+  return 1;
+}
+
+/* Only a file owned by root or by us, and writable by nobody else, in a
+ * directory that is the same, is mapped into a hook that may run as root. */
+static int
+trusted_path(const char *path)
+{
+  struct stat st;
+  char dir[PATH_MAX];
+  char *slash;
+
+  if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+    return 0;
+  if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022) != 0)
+    return 0;
+  if (strlen(path) >= sizeof(dir))
+    return 0;
+  strcpy(dir, path);
+  slash = strrchr(dir, '/');
+  if (slash == NULL || slash == dir)
+    return 1;
+  *slash = '\0';
+  if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+    return 0;
+  return (st.st_uid == 0 || st.st_uid == geteuid()) && (st.st_mode & 022) == 0;
+}
+
+/* The installed module, unless this hook is the build tree's own executable;
+ * the build tree's module when nothing is installed (a hook copied into the
+ * hook directory by the tests).  Never from the environment. */
+static const char *
+module_path(void)
+{
+  static const char installed[] = MSVM_HOOK_MODULE_DIR "/" MSVM_HOOK_MODULE_NAME;
+  static const char built[] = MSVM_BUILDDIR "/hooks/" MSVM_HOOK_MODULE_NAME;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+  if (n > 0) {
+    self[n] = '\0';
+    if (strncmp(self, MSVM_BUILDDIR "/", strlen(MSVM_BUILDDIR "/")) == 0)
+      return built;
+  }
+  if (access(installed, F_OK) == 0)
+    return installed;
+  return built;
+}
+
+/* Without the second stage nothing can be checked: fail the operations that
+ * guard something (prepare, migrate, restore), let the others through. */
+static int
+module_failure(const char *op, const char *what)
+{
+  int guarding = op != NULL && (strcmp(op, "prepare") == 0 || strcmp(op, "migrate") == 0 ||
+                                strcmp(op, "restore") == 0);
+  fprintf(stderr, "msvm-security-hook: %s; reinstall msvm-security\n", what);
+  return guarding ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+  char *xml = NULL;
+  size_t len = 0;
+  const char *op = argc > 2 ? argv[2] : NULL;
+  const char *path;
+  void *mod;
+  MsvmHookRunFunc run;
+  char msg[PATH_MAX + 256];
+
+  switch (read_and_search(STDIN_FILENO, &xml, &len)) {
+  case 0:
+    return 0; /* not a managed guest: the fast path */
+  case 1:
+    break;
+  default:
+    /* Cannot see the guest: it may be managed, so guard as if it were. */
+    snprintf(msg, sizeof(msg), "cannot read the domain XML on standard input: %s",
+             strerror(errno));
+    return module_failure(op, msg);
+  }
+  if (xml == NULL) {
+    snprintf(msg, sizeof(msg), "the domain XML of a managed guest is larger than %u bytes",
+             HOOK_MAX_INPUT);
+    return module_failure(op, msg);
+  }
+
+  path = module_path();
+  if (!trusted_path(path)) {
+    snprintf(msg, sizeof(msg),
+             "%s is missing, or writable by or owned by another user than root", path);
+    return module_failure(op, msg);
+  }
+  mod = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (mod == NULL) {
+    snprintf(msg, sizeof(msg), "cannot load %s: %s", path, dlerror());
+    return module_failure(op, msg);
+  }
+  run = (MsvmHookRunFunc)dlsym(mod, MSVM_HOOK_RUN_SYMBOL);
+  if (run == NULL) {
+    snprintf(msg, sizeof(msg), "%s has no %s", path, MSVM_HOOK_RUN_SYMBOL);
+    return module_failure(op, msg);
+  }
+  return run(argc, argv, xml, len);
+}
