@@ -47,6 +47,14 @@ char *msvm_tpm_validate_helper_path(GError **error);
 gboolean msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate,
                                      GError **error);
 
+/* Replace how msvm_tpm_validate_in_helper() validates, process-wide (NULL:
+ * the helper executable again).  For the single-threaded hook, which must
+ * not execute a helper (AppArmor, DESIGN.md 9) and validates in a forked
+ * child instead. */
+typedef gboolean (*MsvmTpmValidateFunc)(GBytes *permall, GBytes *volatilestate,
+                                        GError **error);
+void msvm_tpm_validate_set_func(MsvmTpmValidateFunc func);
+
 /* The pipe format for @permall / @volatilestate (a wiping GBytes). */
 GBytes *msvm_tpm_validate_serialize(GBytes *permall, GBytes *volatilestate);
 
