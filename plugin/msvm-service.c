@@ -295,6 +295,14 @@ recover_locked(VmCtx *ctx, gboolean *ret_did, GError **error)
       return FALSE;
     did = TRUE;
   }
+  if (!ctx->active && store->current != 0) {
+    gboolean moved = FALSE;
+    if (!msvm_store_locate_state(store, ctx->state_dir, &moved, error)) {
+      g_prefix_error(error, "VM %s: ", ctx->name);
+      return FALSE;
+    }
+    did = did || moved;
+  }
   if (!ctx->active && store->current != 0 &&
       (store->state != store->current || msvm_store_has_open_jobs(store))) {
     if (!msvm_store_finish_rekey(store, ctx->state_dir, error)) {

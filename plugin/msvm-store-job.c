@@ -209,6 +209,64 @@ make_key(const MsvmStore *store, guint number, MsvmStateKey *key, char **ret_pas
   return TRUE;
 }
 
+static gboolean
+state_opens_under(const MsvmStore *store, const char *state_dir, guint number)
+{
+  MsvmStateKey key;
+  char *pass = NULL;
+  gsize len = 0;
+  gboolean ok;
+
+  if (!make_key(store, number, &key, &pass, &len, NULL))
+    return FALSE;
+  ok = msvm_state_dir_check(state_dir, &key, NULL);
+  msvm_passphrase_free(pass, len);
+  return ok;
+}
+
+gboolean
+msvm_store_locate_state(MsvmStore *store, const char *state_dir, gboolean *ret_changed,
+                        GError **error)
+{
+  struct stat st;
+  g_autoptr(GError) first = NULL;
+  MsvmStateKey key;
+  char *pass = NULL;
+  gsize len = 0;
+  gboolean ok;
+
+  if (ret_changed != NULL)
+    *ret_changed = FALSE;
+  if (lstat(state_dir, &st) < 0 && errno == ENOENT)
+    return TRUE;
+  if (!make_key(store, store->state, &key, &pass, &len, error))
+    return FALSE;
+  ok = msvm_state_dir_check(state_dir, &key, &first);
+  msvm_passphrase_free(pass, len);
+  if (ok)
+    return TRUE;
+  if (first->domain != MSVM_ERROR || first->code != MSVM_RC_INVALID_STATE) {
+    g_propagate_error(error, g_steal_pointer(&first));
+    return FALSE;
+  }
+  /* A save image or snapshot restored with --force, or a state put back
+   * from a backup: find the generation the state is really under. */
+  for (guint i = 0; i <= store->generations->len; i++) {
+    guint n = i < store->generations->len
+                ? ((MsvmGeneration *)g_ptr_array_index(store->generations, i))->number : 0;
+    if (n == store->state || !state_opens_under(store, state_dir, n))
+      continue;
+    store->state = n;
+    if (ret_changed != NULL)
+      *ret_changed = TRUE;
+    return msvm_store_save(store, error);
+  }
+  g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+              "the vTPM state %s opens under none of the key protectors msvm-security holds "
+              "for this VM (%s)", state_dir, first->message);
+  return FALSE;
+}
+
 gboolean
 msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
 {

@@ -222,4 +222,12 @@ char *msvm_job_id_from_reference(const char *ref);
  * the hook at "prepare begin".  The caller holds the lock. */
 gboolean msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error);
 
+/* Check that the state at @state_dir opens under the `state` generation; if
+ * it does not (a save image or snapshot restored with --force, a state put
+ * back from a backup), find the generation it opens under (plaintext
+ * included), record it as `state` and save.  A missing directory is fine.
+ * Errors: MSVM_RC_INVALID_STATE when no generation opens it. */
+gboolean msvm_store_locate_state(MsvmStore *store, const char *state_dir,
+                                 gboolean *ret_changed, GError **error);
+
 G_END_DECLS
