@@ -196,6 +196,24 @@ state_dir_exists(const VmCtx *ctx)
 
 /* --- generations ------------------------------------------------------------------ */
 
+static char *
+usage_name(const VmCtx *ctx, guint number)
+{
+  return g_strdup_printf("msvm-security/%s/%u", ctx->uuid_str, number);
+}
+
+static gboolean
+usage_taken(const VmCtx *ctx, guint number)
+{
+  g_autofree char *usage = usage_name(ctx, number);
+  virSecretPtr s = virSecretLookupByUsage(ctx->svc->conn, VIR_SECRET_USAGE_TYPE_VTPM, usage);
+
+  if (s == NULL)
+    return FALSE;
+  virSecretFree(s);
+  return TRUE;
+}
+
 static gboolean
 define_generation_secret(VmCtx *ctx, const MsvmGeneration *gen, GError **error)
 {
@@ -207,7 +225,7 @@ define_generation_secret(VmCtx *ctx, const MsvmGeneration *gen, GError **error)
 
   if (gen->foreign)
     return TRUE; /* not ours: never (re)defined */
-  usage = g_strdup_printf("msvm-security/%s/%u", ctx->uuid_str, gen->number);
+  usage = usage_name(ctx, gen->number);
   desc = g_strdup_printf("msvm-security vTPM passphrase of VM %s, generation %u",
                          ctx->uuid_str, gen->number);
   if (!msvm_store_generation_passphrase(ctx->store, gen, &pass, &len, error))
@@ -594,6 +612,12 @@ plan(VmCtx *ctx, Plan *p, GError **error)
     } else {
       MsvmGeneration *gen = msvm_store_add_generation(store, kp, kp_len, has_kp, pol, pol_len,
                                                       has_pol);
+      /* A store lost or deleted by hand leaves secrets behind whose usage
+       * names would collide: skip their generation numbers. */
+      for (guint tries = 0; tries < 1000 && usage_taken(ctx, gen->number); tries++) {
+        msvm_store_drop_generation(store, gen->number);
+        gen = msvm_store_add_generation(store, kp, kp_len, has_kp, pol, pol_len, has_pol);
+      }
       p->target = gen->number;
       p->new_generation = TRUE;
     }
