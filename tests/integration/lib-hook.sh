@@ -60,9 +60,13 @@ hook_run() {
   shift
   HOOK_OUT=$WORK/hook.out
   HOOK_ERR=$WORK/hook.err
-  env -i USER="$HOOK_USER" HOME="$HOOK_HOME" LOGNAME="$HOOK_USER" PATH="$HOOK_PATH" \
-    LC_ALL=C "${extra[@]}" "$HOOK" "$1" "$2" "$3" - <"$4" >"$HOOK_OUT" 2>"$HOOK_ERR"
-  HOOK_RC=$?
+  # (The group's redirection takes the shell's "Killed" notice of a
+  # fault-injected run.)
+  {
+    env -i USER="$HOOK_USER" HOME="$HOOK_HOME" LOGNAME="$HOOK_USER" PATH="$HOOK_PATH" \
+      LC_ALL=C "${extra[@]}" "$HOOK" "$1" "$2" "$3" - <"$4" >"$HOOK_OUT" 2>"$HOOK_ERR"
+    HOOK_RC=$?
+  } 2>>"$WORK/shell.log"
 }
 
 # hook_listing: every file under the store root and the swtpm root, with
