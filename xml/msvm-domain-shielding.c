@@ -16,7 +16,7 @@
  *   </msvm:stash>
  *
  * index is the device's position among the element children of <devices>
- * when it was removed.
+ * with every stashed device put back (see stash_devices()).
  */
 #include "config.h"
 

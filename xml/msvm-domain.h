@@ -31,8 +31,8 @@
  *   </msvm:stash>
  *
  * index is the device's position among the element children of <devices>
- * when shielding removed it; unshielding puts each device back there, in
- * the bytes it had.  Documents are written as libvirt writes them (single
+ * with every stashed device put back; unshielding puts each device back
+ * there, in the bytes it had.  Documents are written as libvirt writes them (single
  * quoted attributes; <metadata> children by libxml2), so everything the
  * translation does not touch comes back byte for byte.
  */
