@@ -46,7 +46,7 @@ msvm_cmd_get_security_settings(MsvmCli *cli, int argc, char **argv)
   {
     g_autoptr(GBytes) payload = g_bytes_new(text, strlen(text));
     MsvmReport report = { .return_value = 0, .payload_kind = MSVM_PAYLOAD_TEXT,
-                          .payload = payload, .payload_key = "Settings" };
+                          .payload = payload};
     return msvm_cli_report(cli, &report);
   }
 }

@@ -248,7 +248,7 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
         }
         if (ok && kp != NULL) {
           MsvmReport report = { .return_value = 0, .payload_kind = MSVM_PAYLOAD_BYTES,
-                                .payload = kp, .payload_key = "KeyProtector" };
+                                .payload = kp};
           status = msvm_cli_report(cli, &report);
           bytes_wipe_unref(kp);
           bytes_wipe_unref(payload);

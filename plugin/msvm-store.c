@@ -577,6 +577,23 @@ msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, 
   return TRUE;
 }
 
+/* Finished jobs are kept a week for pollers, and at most the newest 64. */
+static void
+prune_jobs(MsvmStore *store)
+{
+  gint64 cutoff = g_get_real_time() - (gint64)7 * 24 * 3600 * G_USEC_PER_SEC;
+  guint finished = 0;
+
+  for (guint i = store->jobs->len; i > 0; i--) {
+    MsvmStoreJob *job = g_ptr_array_index(store->jobs, i - 1);
+    if (job->state < MSVM_JOB_COMPLETED)
+      continue;
+    finished++;
+    if (job->time_changed < cutoff || finished > 64)
+      g_ptr_array_remove_index(store->jobs, i - 1);
+  }
+}
+
 gboolean
 msvm_store_save(MsvmStore *store, GError **error)
 {
@@ -586,6 +603,7 @@ msvm_store_save(MsvmStore *store, GError **error)
   gsize len = 0;
   gboolean ok;
 
+  prune_jobs(store);
   if (!store->has_seed) {
     if (!msvm_random_bytes(store->seed, sizeof(store->seed), error))
       return FALSE;
