@@ -414,8 +414,8 @@ read_and_decode(Ctx *c, const MsvmStateKey *key, GError **error)
     }
   }
   vol = find_file(c, VOLATILE);
-  if (!msvm_tpm_validate_in_helper(find_file(c, PERMALL)->plain, vol ? vol->plain : NULL,
-                                   error)) {
+  if (!msvm_tpm_get_validator()(find_file(c, PERMALL)->plain, vol ? vol->plain : NULL,
+                                 error)) {
     g_prefix_error(error, "%s: ", c->path);
     return FALSE;
   }

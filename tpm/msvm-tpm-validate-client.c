@@ -17,6 +17,20 @@
 #include "msvm-kdf.h"
 #include "msvm-state-file.h"
 
+static MsvmTpmValidator current_validator = msvm_tpm_validate_in_helper;
+
+void
+msvm_tpm_set_validator(MsvmTpmValidator validator)
+{
+  current_validator = validator ? validator : msvm_tpm_validate_in_helper;
+}
+
+MsvmTpmValidator
+msvm_tpm_get_validator(void)
+{
+  return current_validator;
+}
+
 char *
 msvm_tpm_validate_helper_path(GError **error)
 {

@@ -8,6 +8,9 @@
 #include "msvm-tpm-validate.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -207,4 +210,69 @@ msvm_tpm_validate_fd(int fd, GError **error)
     return FALSE;
   }
   return msvm_tpm_validate_blobs(permall, vol, error);
+}
+
+gboolean
+msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, GError **error)
+{
+  int msg_pipe[2];
+  pid_t pid;
+  char msg[512];
+  gsize got = 0;
+  int status = 0;
+  pid_t w;
+
+  if (pipe2(msg_pipe, O_CLOEXEC) != 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot create a pipe: %s",
+                g_strerror(errno));
+    return FALSE;
+  }
+  pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(msg_pipe[0]);
+    close(msg_pipe[1]);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot fork: %s", g_strerror(e));
+    return FALSE;
+  }
+  if (pid == 0) {
+    GError *local = NULL;
+    close(msg_pipe[0]);
+    if (msvm_tpm_validate_blobs(permall, volatilestate, &local))
+      _exit(0);
+    if (write(msg_pipe[1], local->message, MIN(strlen(local->message), sizeof(msg) - 1)) < 0)
+      _exit(3);
+    _exit(local->code == MSVM_RC_INVALID_STATE ? 1 : 2);
+  }
+  close(msg_pipe[1]);
+  for (;;) {
+    ssize_t n = read(msg_pipe[0], msg + got, sizeof(msg) - 1 - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (gsize)n;
+    if (got == sizeof(msg) - 1)
+      break;
+  }
+  msg[got] = '\0';
+  close(msg_pipe[0]);
+  do
+    w = waitpid(pid, &status, 0);
+  while (w < 0 && errno == EINTR);
+  if (w != pid || !WIFEXITED(status)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "the state validation child did not finish normally");
+    return FALSE;
+  }
+  if (WEXITSTATUS(status) != 0) {
+    for (char *c = msg; *c; c++)
+      if (*c == '\n' || !g_ascii_isprint(*c))
+        *c = ' ';
+    g_set_error(error, MSVM_ERROR,
+                WEXITSTATUS(status) == 1 ? MSVM_RC_INVALID_STATE : MSVM_RC_FAILED, "%s",
+                got > 0 ? msg : "the TPM state does not validate");
+    return FALSE;
+  }
+  return TRUE;
 }

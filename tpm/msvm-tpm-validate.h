@@ -55,6 +55,20 @@ typedef gboolean (*MsvmTpmValidateFunc)(GBytes *permall, GBytes *volatilestate,
                                         GError **error);
 void msvm_tpm_validate_set_func(MsvmTpmValidateFunc func);
 
+/* Validate in a child forked from this process (msvm_tpm_validate_core_dep).
+ * Only for single-threaded programs (the hook): fork() in a threaded
+ * process is not safe.  Same errors as msvm_tpm_validate_blobs(). */
+gboolean msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, GError **error);
+
+/* How msvm_rekey_state_dir() and msvm_state_dir_check() validate: by
+ * default msvm_tpm_validate_in_helper; the single-threaded hook sets
+ * msvm_tpm_validate_in_child once at start-up (DESIGN.md section 9: it must
+ * not execute a helper outside the AppArmor-allowed paths).  NULL restores
+ * the default.  Not thread-safe: set it before any re-key. */
+typedef gboolean (*MsvmTpmValidator)(GBytes *permall, GBytes *volatilestate, GError **error);
+void msvm_tpm_set_validator(MsvmTpmValidator validator);
+MsvmTpmValidator msvm_tpm_get_validator(void);
+
 /* The pipe format for @permall / @volatilestate (a wiping GBytes). */
 GBytes *msvm_tpm_validate_serialize(GBytes *permall, GBytes *volatilestate);
 

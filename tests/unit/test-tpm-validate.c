@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The libtpms check of decrypted TPM 2.0 states: through the helper
+ * executable (what the library uses) and in a forked child (what the
+ * single-threaded hook uses), on the golden states made by the real swtpm
+ * and on damaged ones.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <glib.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "msvm-error.h"
+#include "msvm-rekey.h"
+#include "msvm-state-file.h"
+#include "msvm-tpm-validate.h"
+
+typedef gboolean (*Validator)(GBytes *, GBytes *, GError **);
+
+static GBytes *
+golden_plain(const char *state, const char *file)
+{
+  g_autofree char *dir = g_build_filename(g_getenv("MSVM_TEST_DATADIR"), state, NULL);
+  g_autofree char *path = g_build_filename(dir, "tpm2", file, NULL);
+  g_autofree char *pass_path = g_build_filename(dir, "passphrase", NULL);
+  g_autofree char *data = NULL;
+  g_autofree char *pass = NULL;
+  gsize len = 0, pass_len = 0;
+  GBytes *plain = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+  g_assert_true(g_file_get_contents(pass_path, &pass, &pass_len, NULL));
+  g_assert_true(msvm_state_file_decode((guint8 *)data, len, (guint8 *)pass, pass_len,
+                                       MSVM_KDF_PBKDF2, &plain, &error));
+  g_assert_no_error(error);
+  return plain;
+}
+
+static GBytes *
+damaged(GBytes *b, gsize off, gsize len)
+{
+  gsize n;
+  guint8 *d = g_bytes_unref_to_data(g_bytes_ref(b), &n);
+  g_assert_cmpuint(off + len, <=, n);
+  for (gsize i = off; i < off + len; i++)
+    d[i] ^= 0x5a;
+  return g_bytes_new_take(d, n);
+}
+
+static GBytes *
+truncated(GBytes *b, gsize n)
+{
+  return g_bytes_new_from_bytes(b, 0, n);
+}
+
+static void
+check(Validator v)
+{
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GBytes) vol = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.volatilestate");
+  g_autoptr(GBytes) perm128 = golden_plain("tpm2state-aes128-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GError) error = NULL;
+
+  /* valid: permall alone, permall + volatile */
+  g_assert_true(v(perm, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_true(v(perm, vol, &error));
+  g_assert_no_error(error);
+
+  /* the permanent state damaged in the middle, or truncated */
+  {
+    g_autoptr(GBytes) bad = damaged(perm, 40, 160);
+    g_assert_false(v(bad, NULL, &error));
+    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_nonnull(strstr(error->message, "libtpms"));
+    g_clear_error(&error);
+  }
+  {
+    g_autoptr(GBytes) bad = truncated(perm, g_bytes_get_size(perm) / 2);
+    g_assert_false(v(bad, vol, &error));
+    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_clear_error(&error);
+  }
+  /* the volatile state damaged (checksum) or truncated */
+  {
+    g_autoptr(GBytes) bad = damaged(vol, 5000, 32);
+    g_assert_false(v(perm, bad, &error));
+    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_nonnull(strstr(error->message, "volatile"));
+    g_clear_error(&error);
+  }
+  {
+    g_autoptr(GBytes) bad = truncated(vol, 5000);
+    g_assert_false(v(perm, bad, &error));
+    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_clear_error(&error);
+  }
+  /* the AES-128 golden TPM (made by swtpm_setup's default mode) too */
+  {
+    g_autoptr(GBytes) vol128 = golden_plain("tpm2state-aes128-pbkdf2",
+                                            "tpm2-00.volatilestate");
+    g_assert_true(v(perm128, vol128, &error));
+    g_assert_no_error(error);
+  }
+  /* garbage */
+  {
+    g_autoptr(GBytes) junk = g_bytes_new_static("not a TPM state at all", 22);
+    g_assert_false(v(junk, NULL, &error));
+    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_clear_error(&error);
+  }
+}
+
+static void
+test_helper(void)
+{
+  check(msvm_tpm_validate_in_helper);
+}
+
+static void
+test_child(void)
+{
+  check(msvm_tpm_validate_in_child);
+}
+
+/* The helper itself: bad input on stdin is exit 2, a valid stream exit 0. */
+static void
+test_helper_protocol(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *helper = msvm_tpm_validate_helper_path(&error);
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GBytes) good = msvm_tpm_validate_serialize(perm, NULL);
+  struct {
+    GBytes *input;
+    int status;
+  } cases[] = {
+    { g_bytes_new_static("", 0), 2 },
+    { g_bytes_new_static("MSVMTPM0\0\0\0\0\0\0\0\0", 16), 2 },
+    { g_bytes_new_static("MSVMTPM1\xff\xff\xff\xff", 12), 2 },
+    { g_bytes_new_static("MSVMTPM1\0\0\0\0\0\0\0\0", 16), 1 },
+    { g_bytes_new_static("MSVMTPM1\0\0\0\0\0\0\0\0x", 17), 2 },
+    { g_bytes_ref(good), 0 },
+  };
+
+  g_assert_no_error(error);
+  g_assert_nonnull(helper);
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                                                &error, helper, NULL);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate(p, cases[i].input, NULL, NULL, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_get_if_exited(p));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, cases[i].status);
+    g_bytes_unref(cases[i].input);
+  }
+  /* arguments are refused: the blobs come over stdin only */
+  {
+    g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                                                helper, "/etc/passwd", NULL);
+    g_assert_true(g_subprocess_wait(p, NULL, &error));
+    g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 2);
+  }
+}
+
+static void
+test_helper_missing(void)
+{
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *saved = g_strdup(g_getenv("MSVM_SECURITY_LIBEXECDIR"));
+
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", "/nonexistent", TRUE);
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_assert_nonnull(strstr(error->message, "missing"));
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
+}
+
+/* A re-key with the forked-child validator, as the hook runs it. */
+static void
+test_rekey_with_child_validator(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp("msvm-validate-XXXXXX", &error);
+  g_autofree char *dir = g_build_filename(tmp, "tpm2", NULL);
+  g_autofree char *src = g_build_filename(g_getenv("MSVM_TEST_DATADIR"),
+                                          "tpm2state-plaintext", "tpm2", NULL);
+  const char *files[] = { "tpm2-00.permall", "tpm2-00.volatilestate" };
+  MsvmStateKey key = { .passphrase = (const guint8 *)"hook", .passphrase_len = 4,
+                       .kdf = MSVM_KDF_PBKDF2, .cipher = MSVM_CIPHER_AES_256_CBC };
+
+  g_assert_no_error(error);
+  g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+    g_autofree char *from = g_build_filename(src, files[i], NULL);
+    g_autofree char *to = g_build_filename(dir, files[i], NULL);
+    g_autofree char *data = NULL;
+    gsize len;
+    g_assert_true(g_file_get_contents(from, &data, &len, NULL));
+    g_assert_true(g_file_set_contents(to, data, (gssize)len, NULL));
+  }
+  msvm_tpm_set_validator(msvm_tpm_validate_in_child);
+  g_assert_true(msvm_tpm_get_validator() == msvm_tpm_validate_in_child);
+  g_assert_true(msvm_rekey_state_dir(dir, NULL, &key, &error));
+  g_assert_no_error(error);
+  g_assert_true(msvm_state_dir_check(dir, &key, &error));
+  g_assert_no_error(error);
+  msvm_tpm_set_validator(NULL);
+  g_assert_true(msvm_tpm_get_validator() == msvm_tpm_validate_in_helper);
+  for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+    g_autofree char *p = g_build_filename(dir, files[i], NULL);
+    g_unlink(p);
+  }
+  {
+    g_autofree char *lock = g_build_filename(dir, ".lock", NULL);
+    g_unlink(lock);
+  }
+  g_rmdir(dir);
+  g_rmdir(tmp);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_autofree char *helper_dir = NULL;
+
+  g_test_init(&argc, &argv, NULL);
+  helper_dir = g_build_filename(g_getenv("MSVM_BUILDDIR"), "tpm", NULL);
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", helper_dir, TRUE);
+  /* fork-based checks first, while the process has no GLib worker thread */
+  g_test_add_func("/tpm-validate/child", test_child);
+  g_test_add_func("/tpm-validate/rekey-with-child-validator", test_rekey_with_child_validator);
+  g_test_add_func("/tpm-validate/helper", test_helper);
+  g_test_add_func("/tpm-validate/helper-protocol", test_helper_protocol);
+  g_test_add_func("/tpm-validate/helper-missing", test_helper_missing);
+  return g_test_run();
+}
