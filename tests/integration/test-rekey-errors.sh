@@ -128,6 +128,24 @@ rekey_key "$p/tpm2" "$KEY_A" "$KEY_B"
 expect_rekey 1 "$RC_INVALID_STATE" "missing state directory: refused with ReturnValue $RC_INVALID_STATE"
 tap_is "$(ls -A "$p")" "" "missing state directory: not created (libvirt would take it for a new TPM)"
 
+p=$WORK/e/symlink
+clone_base libvirt "$p"
+mv "$p/tpm2" "$p/real"
+ln -s real "$p/tpm2"
+refused "state directory is a symbolic link" "$p" "$RC_INVALID_STATE"
+
+p=$WORK/e/unknown-entry
+clone_base libvirt "$p"
+echo notes >"$p/tpm2/notes.txt"
+refused "unknown file in the state directory" "$p" "$RC_INVALID_STATE"
+
+# swtpm refuses a plaintext state when given a key; so does rekey when given
+# an old passphrase for one (the caller's idea of the state is wrong).
+make_base plain plaintext || bail "cannot make the plaintext state"
+p=$WORK/e/plain-with-passphrase
+clone_base plain "$p"
+refused "old passphrase given for a plaintext state" "$p" "$RC_INVALID_STATE"
+
 # --- In use: swtpm holds the directory's .lock. ---------------------------
 p=$WORK/e/in-use
 clone_base libvirt "$p"

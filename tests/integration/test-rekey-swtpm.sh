@@ -90,6 +90,7 @@ rekey_case to-sha512 libvirt "$KEY_LIBVIRT" B:aes-256-cbc:sha512
 ! swtpm_opens "$WORK/t/to-sha512/tpm2" B:aes-256-cbc:pbkdf2
 tap_ok $? "to-sha512: the state does not open with B under PBKDF2"
 rekey_case sha512-to-sha512 sha512 "$KEY_SHA512" B:aes-256-cbc:sha512
+rekey_case aes128-to-aes128-sha512 aes128 "$KEY_AES128" B:aes-128-cbc:sha512 0x0001
 
 # Defaults: no --new-kdf / --new-cipher means libvirt's AES-256-CBC + PBKDF2.
 clone_base libvirt "$WORK/t/defaults"
@@ -98,6 +99,33 @@ rekey --state-dir "$WORK/t/defaults/tpm2" --old-passphrase-file "$(pass_file A)"
 expect_rekey 0 0 "defaults: rekey with only the passphrase files"
 tpm_verify "$WORK/t/defaults/tpm2" B:aes-256-cbc:pbkdf2 "$WORK/expect/libvirt"
 tap_ok $? "defaults: swtpm opens the result with --key pwdfile=B,mode=aes-256-cbc"
+
+# Passphrases through file descriptors (as libvirt hands them to swtpm) and
+# standard input; a relative state directory with a trailing slash.
+clone_base libvirt "$WORK/t/fds"
+rekey --state-dir "$WORK/t/fds/tpm2" --old-passphrase-fd 3 --new-passphrase-fd 4 \
+  3<"$(pass_file A)" 4< <(cat "$(pass_file B)")
+expect_rekey 0 0 "fds: rekey with --old-passphrase-fd (file) and --new-passphrase-fd (pipe)"
+cp -a "$WORK/t/fds/tpm2" "$WORK/t/fds.try"
+swtpm_opens "$WORK/t/fds.try" B:aes-256-cbc:pbkdf2
+tap_ok $? "fds: swtpm opens the result under B"
+clone_base libvirt "$WORK/t/stdin"
+(cd "$WORK/t/stdin" && rekey --state-dir tpm2/ --old-passphrase-file "$(pass_file A)" \
+  --new-passphrase-file - <"$(pass_file B)")
+expect_rekey 0 0 "stdin: rekey of 'tpm2/' (relative) with the new passphrase on standard input"
+tap_is "$(ls -A "$WORK/t/stdin")" tpm2 "stdin: nothing left beside tpm2"
+cp -a "$WORK/t/stdin/tpm2" "$WORK/t/stdin.try"
+swtpm_opens "$WORK/t/stdin.try" B:aes-256-cbc:pbkdf2
+tap_ok $? "stdin: swtpm opens the result under B"
+
+# --json: one object with the return value.
+clone_base libvirt "$WORK/t/json"
+rekey_json() { "$MSVM" --json rekey "$@"; }
+rekey_json --state-dir "$WORK/t/json/tpm2" --old-passphrase-file "$(pass_file A)" \
+  --new-passphrase-file "$(pass_file B)" >"$WORK/json.out" 2>"$WORK/json.err"
+tap_ok $? "json: exit 0"
+tr -d ' \n' <"$WORK/json.out" | grep -q '"ReturnValue":0,"ReturnName":"CompletedwithNoError"'
+tap_ok $? "json: ReturnValue 0 in a JSON object"
 
 # A passphrase file ending in a newline: swtpm uses every byte of the file.
 printf 'a passphrase with a newline\n' >"$WORK/pass/N"
