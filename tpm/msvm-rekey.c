@@ -647,7 +647,8 @@ exchange(Ctx *c, GError **error)
 {
   if (renameat2(c->parent_fd, c->side, c->parent_fd, c->base, RENAME_EXCHANGE) != 0) {
     int e = errno;
-    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) {
+    /* EXDEV: overlayfs without redirect_dir cannot move a lower directory */
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EXDEV) {
       g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_SUPPORTED,
                   "the file system of %s cannot exchange two directories atomically "
                   "(renameat2 RENAME_EXCHANGE: %s); refusing to re-key without it",

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -661,6 +662,57 @@ test_read_only_parent(Fixture *f, gconstpointer data)
   g_assert_cmpint(chmod(f->tmp, 0700), ==, 0);
 }
 
+/* A file system that cannot exchange the directories: 32770, never a
+ * fallback.  The real case here is overlayfs (redirect_dir=off) with the
+ * state directory in the lower layer: renameat2 fails with EXDEV.  Needs
+ * root (mount); skipped otherwise. */
+static void
+test_no_exchange(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) pass_b = g_bytes_new_static(PASS_B, strlen(PASS_B));
+  MsvmStateKey b = key_of(pass_b, MSVM_KDF_PBKDF2, MSVM_CIPHER_AES_256_CBC);
+  g_autofree char *lower = g_build_filename(f->tmp, "lower", NULL);
+  g_autofree char *upper = g_build_filename(f->tmp, "upper", NULL);
+  g_autofree char *work = g_build_filename(f->tmp, "work", NULL);
+  g_autofree char *merged = g_build_filename(f->tmp, "merged", NULL);
+  g_autofree char *lower_tpm2 = g_build_filename(lower, "tpm2", NULL);
+  g_autofree char *state = g_build_filename(merged, "tpm2", NULL);
+  g_autofree char *opts = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) d = NULL;
+  const char *e;
+
+  if (geteuid() != 0) {
+    g_test_skip("mounting an overlayfs needs root");
+    return;
+  }
+  g_assert_cmpint(g_mkdir(lower, 0755), ==, 0);
+  g_assert_cmpint(g_mkdir(upper, 0755), ==, 0);
+  g_assert_cmpint(g_mkdir(work, 0755), ==, 0);
+  g_assert_cmpint(g_mkdir(merged, 0755), ==, 0);
+  g_assert_cmpint(g_rename(f->dir, lower_tpm2), ==, 0);
+  opts = g_strdup_printf("lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off", lower, upper,
+                         work);
+  if (mount("overlay", merged, "overlay", 0, opts) != 0) {
+    g_test_skip_printf("cannot mount an overlayfs here: %s", g_strerror(errno));
+    g_rename(lower_tpm2, f->dir);
+    return;
+  }
+  before = snapshot(state);
+  g_assert_false(msvm_rekey_state_dir(state, NULL, &b, &error));
+  after = snapshot(state);
+  umount2(merged, MNT_DETACH);
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_SUPPORTED);
+  g_assert_nonnull(strstr(error->message, "RENAME_EXCHANGE"));
+  g_assert_cmpstr(before, ==, after);
+  /* no side directory left in the upper layer */
+  d = g_dir_open(upper, 0, NULL);
+  while (d != NULL && (e = g_dir_read_name(d)) != NULL)
+    g_assert_cmpstr(e, ==, "tpm2");
+}
+
 static void
 test_bad_arguments(void)
 {
@@ -713,6 +765,7 @@ main(int argc, char **argv)
   add("/rekey/unexpected-entry", "tpm2state-aes256-pbkdf2", test_unexpected_entry);
   add("/rekey/swtpm-leftovers", "tpm2state-aes256-pbkdf2", test_swtpm_leftovers);
   add("/rekey/read-only-parent", "tpm2state-aes256-pbkdf2", test_read_only_parent);
+  add("/rekey/no-exchange", "tpm2state-plaintext", test_no_exchange);
   g_test_add_func("/rekey/bad-arguments", test_bad_arguments);
   return g_test_run();
 }
