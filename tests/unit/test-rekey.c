@@ -713,6 +713,90 @@ test_no_exchange(Fixture *f, gconstpointer data)
     g_assert_cmpstr(e, ==, "tpm2");
 }
 
+/* Mount a tmpfs with @opts on tmp/mnt and copy a golden state into
+ * tmp/mnt/tpm2; returns the state path, or NULL (test skipped). */
+static char *
+state_on_tmpfs(Fixture *f, const char *golden, const char *opts)
+{
+  g_autofree char *mnt = g_build_filename(f->tmp, "mnt", NULL);
+  g_autofree char *src = g_build_filename(g_getenv("MSVM_TEST_DATADIR"), golden, "tpm2", NULL);
+  char *state = g_build_filename(mnt, "tpm2", NULL);
+  const char *files[] = { "tpm2-00.permall", "tpm2-00.volatilestate", ".lock" };
+
+  if (geteuid() != 0) {
+    g_test_skip("mounting a tmpfs needs root");
+    g_free(state);
+    return NULL;
+  }
+  g_assert_cmpint(g_mkdir(mnt, 0755), ==, 0);
+  if (mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
+    g_test_skip_printf("cannot mount a tmpfs here: %s", g_strerror(errno));
+    g_free(state);
+    return NULL;
+  }
+  g_assert_cmpint(g_mkdir(state, 0750), ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+    g_autofree char *from = i < 2 ? g_build_filename(src, files[i], NULL) : g_strdup("/dev/null");
+    g_autofree char *to = g_build_filename(state, files[i], NULL);
+    copy_file(from, to, 0640);
+  }
+  return state;
+}
+
+/* A read-only file system: 32769, nothing changed. */
+static void
+test_read_only_fs(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) pass_b = g_bytes_new_static(PASS_B, strlen(PASS_B));
+  MsvmStateKey b = key_of(pass_b, MSVM_KDF_PBKDF2, MSVM_CIPHER_AES_256_CBC);
+  g_autofree char *state = state_on_tmpfs(f, "tpm2state-plaintext", "size=1m");
+  g_autofree char *mnt = g_build_filename(f->tmp, "mnt", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (state == NULL)
+    return;
+  g_assert_cmpint(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, "size=1m"), ==, 0);
+  before = snapshot(state);
+  g_assert_false(msvm_rekey_state_dir(state, NULL, &b, &error));
+  after = snapshot(state);
+  umount2(mnt, MNT_DETACH);
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
+  g_assert_nonnull(strstr(error->message, "Read-only"));
+  g_assert_cmpstr(before, ==, after);
+}
+
+/* A full disk while the new directory is written: 32768, the original as
+ * it was, the side directory removed. */
+static void
+test_disk_full(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) pass_b = g_bytes_new_static(PASS_B, strlen(PASS_B));
+  MsvmStateKey b = key_of(pass_b, MSVM_KDF_PBKDF2, MSVM_CIPHER_AES_256_CBC);
+  /* room for the original (4 pages of data) and little more */
+  g_autofree char *state = state_on_tmpfs(f, "tpm2state-plaintext", "size=24k");
+  g_autofree char *mnt = g_build_filename(f->tmp, "mnt", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) d = NULL;
+  const char *e;
+
+  if (state == NULL)
+    return;
+  before = snapshot(state);
+  g_assert_false(msvm_rekey_state_dir(state, NULL, &b, &error));
+  after = snapshot(state);
+  d = g_dir_open(mnt, 0, NULL);
+  while (d != NULL && (e = g_dir_read_name(d)) != NULL)
+    g_assert_cmpstr(e, ==, "tpm2");
+  umount2(mnt, MNT_DETACH);
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_assert_nonnull(strstr(error->message, "No space left"));
+  g_assert_cmpstr(before, ==, after);
+}
+
 static void
 test_bad_arguments(void)
 {
@@ -766,6 +850,8 @@ main(int argc, char **argv)
   add("/rekey/swtpm-leftovers", "tpm2state-aes256-pbkdf2", test_swtpm_leftovers);
   add("/rekey/read-only-parent", "tpm2state-aes256-pbkdf2", test_read_only_parent);
   add("/rekey/no-exchange", "tpm2state-plaintext", test_no_exchange);
+  add("/rekey/read-only-fs", NULL, test_read_only_fs);
+  add("/rekey/disk-full", NULL, test_disk_full);
   g_test_add_func("/rekey/bad-arguments", test_bad_arguments);
   return g_test_run();
 }
