@@ -302,6 +302,12 @@ make_base() {
   case "$flavor" in
     libvirt)
       key=A:aes-256-cbc:pbkdf2
+      # Not root: per-user swtpm_setup / swtpm-localca configuration, as a
+      # libvirt session daemon has (the system CA directory is root's).
+      if ! it_is_root; then
+        export XDG_CONFIG_HOME=$WORK/config
+        swtpm_setup --create-config-files skip-if-exist >>"$WORK/setup.log" 2>&1
+      fi
       swtpm_setup --tpm2 --tpmstate "$dir" --vmid "it:5f2b7a1c-3d4e-4f60-8a9b-0c1d2e3f4a5b" \
         --createek --create-ek-cert --create-platform-cert --lock-nvram \
         --pwdfile "$(pass_file A)" --cipher aes-256-cbc >>"$WORK/setup.log" 2>&1 ;;
