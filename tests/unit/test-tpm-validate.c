@@ -234,11 +234,12 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   helper_dir = g_build_filename(g_getenv("MSVM_BUILDDIR"), "tpm", NULL);
   g_setenv("MSVM_SECURITY_LIBEXECDIR", helper_dir, TRUE);
-  /* fork-based checks first, while the process has no GLib worker thread */
+  /* setenv and fork-based checks first, while the process has no GLib
+   * worker thread (GSubprocess starts one) */
+  g_test_add_func("/tpm-validate/helper-missing", test_helper_missing);
   g_test_add_func("/tpm-validate/child", test_child);
   g_test_add_func("/tpm-validate/rekey-with-child-validator", test_rekey_with_child_validator);
   g_test_add_func("/tpm-validate/helper", test_helper);
   g_test_add_func("/tpm-validate/helper-protocol", test_helper_protocol);
-  g_test_add_func("/tpm-validate/helper-missing", test_helper_missing);
   return g_test_run();
 }
