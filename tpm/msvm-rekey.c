@@ -208,7 +208,7 @@ static gboolean
 lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
 {
   g_autofree char *what = g_strdup_printf("%s/.lock", c->path);
-  int flags = (for_write ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+  int flags = (for_write ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 
   c->lock_fd = openat(c->dir_fd, ".lock", flags);
   if (c->lock_fd < 0 && errno == ENOENT && create) {
@@ -243,23 +243,36 @@ lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
   return ofd_lock(c->lock_fd, for_write ? F_WRLCK : F_RDLCK, what, error);
 }
 
+static void
+wipe_byte_array(GByteArray *buf)
+{
+  msvm_wipe(buf->data, buf->len);
+  g_byte_array_unref(buf);
+}
+
+/* Read to the end into a buffer that is wiped when freed (a plaintext
+ * state file is a secret). */
 static gboolean
 read_fd_all(int fd, gsize size_hint, GBytes **ret, GError **error, const char *what)
 {
-  g_autoptr(GByteArray) buf = g_byte_array_sized_new(size_hint ? (guint)size_hint : 64);
+  GByteArray *buf = g_byte_array_sized_new((guint)MIN(size_hint + 1, MSVM_STATE_FILE_MAX_SIZE));
 
   for (;;) {
     guint8 chunk[16384];
     ssize_t n = read(fd, chunk, sizeof(chunk));
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0)
-      return errno_error(error, errno, "cannot read %s", what);
+    if (n < 0) {
+      int e = errno;
+      wipe_byte_array(buf);
+      return errno_error(error, e, "cannot read %s", what);
+    }
     if (n == 0)
       break;
     if (buf->len + (gsize)n > MSVM_STATE_FILE_MAX_SIZE) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
       msvm_wipe(chunk, sizeof(chunk));
+      wipe_byte_array(buf);
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
       return FALSE;
     }
     g_byte_array_append(buf, chunk, (guint)n);
@@ -268,6 +281,7 @@ read_fd_all(int fd, gsize size_hint, GBytes **ret, GError **error, const char *w
   {
     gsize len = buf->len;
     guint8 *data = g_byte_array_steal(buf, NULL);
+    g_byte_array_unref(buf);
     *ret = msvm_secret_bytes_new_take(data, len);
   }
   return TRUE;
@@ -278,7 +292,9 @@ read_file_at(int dir_fd, const char *name, const char *what, GBytes **ret,
              struct stat *ret_st, GError **error)
 {
   struct stat st;
-  int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO put in place of a file must not hang us (it is
+   * refused just below); no effect on regular files. */
+  int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   gboolean ok;
 
   if (fd < 0) {
