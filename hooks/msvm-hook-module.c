@@ -21,6 +21,7 @@
 #include "msvm-domain.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
+#include "msvm-tpm-validate.h"
 
 void
 msvm_hook_message(const char *fmt, ...)
@@ -103,6 +104,9 @@ run(int argc, char **argv, const char *xml, size_t len)
   if (op == OP_OTHER)
     return 0; /* nothing to do: no file is opened */
   ctx.name = argv[1];
+  /* The libtpms check in a forked child, never by executing the helper from
+   * libexecdir (AppArmor, DESIGN.md 9): this process is single-threaded. */
+  msvm_tpm_set_validator(msvm_tpm_validate_in_child);
 
   ctx.doc = msvm_domain_parse(xml, len, &error);
   if (ctx.doc == NULL) {

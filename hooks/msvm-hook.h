@@ -65,11 +65,6 @@ gboolean msvm_hook_has_store(const MsvmHookCtx *ctx);
 gboolean msvm_hook_finish(MsvmStore *store, const char *state_dir, gboolean names_current,
                           GError **error);
 
-/* Validate a decrypted state with libtpms in a forked child (the hook is
- * single-threaded, DESIGN.md 9). */
-gboolean msvm_hook_validate_in_child(GBytes *permall, GBytes *volatilestate,
-                                     GError **error);
-
 G_END_DECLS
 
 #endif /* MSVM_HOOK_INTERNAL */

@@ -53,7 +53,9 @@ hook_paths() {
 
 # hook_run [VAR=VALUE...] -- NAME OPERATION SUBOPERATION XMLFILE: run the hook
 # as libvirt does; sets HOOK_RC, HOOK_OUT and HOOK_ERR (file names).
-# Extra VAR=VALUE (before --) are for fault injection only.
+# Extra VAR=VALUE (before --) are for fault injection only; HOOK_WRAP (an
+# array, e.g. strace and its options) runs the hook.
+HOOK_WRAP=()
 hook_run() {
   local extra=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do extra+=("$1"); shift; done
@@ -64,7 +66,8 @@ hook_run() {
   # fault-injected run.)
   {
     env -i USER="$HOOK_USER" HOME="$HOOK_HOME" LOGNAME="$HOOK_USER" PATH="$HOOK_PATH" \
-      LC_ALL=C "${extra[@]}" "$HOOK" "$1" "$2" "$3" - <"$4" >"$HOOK_OUT" 2>"$HOOK_ERR"
+      LC_ALL=C "${extra[@]}" "${HOOK_WRAP[@]}" "$HOOK" "$1" "$2" "$3" - <"$4" \
+      >"$HOOK_OUT" 2>"$HOOK_ERR"
     HOOK_RC=$?
   } 2>>"$WORK/shell.log"
 }

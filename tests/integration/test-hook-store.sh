@@ -218,6 +218,23 @@ hook_run -- vm prepare begin "$WORK/vm4.xml"
 hook_quiet "a normal start after that finishes the pending job"
 tap_is "$(job_line "$JOB4")" "7 0" "the job is Completed"
 
+# --- the libtpms check runs in a forked child, no helper is executed ----------
+if command -v strace >/dev/null; then
+  new_vm
+  read -r SEC2 JOB2 < <("$TOOL" pending "$STORE_ROOT" "$UUID")
+  hook_domain_xml "$WORK/exec.xml" exec "$UUID" "$SEC2"
+  HOOK_WRAP=(strace -f -qq -e trace=execve,clone,fork,vfork,clone3 -o "$WORK/strace.log")
+  hook_run -- exec prepare begin "$WORK/exec.xml"
+  HOOK_WRAP=()
+  tap_is "$(job_line "$JOB2")" "7 0" "(traced) the pending re-key is finished"
+  execs=$(grep -c 'execve(' "$WORK/strace.log")
+  tap_is "$execs" 1 "the hook executes no other program (AppArmor, DESIGN.md 9)"
+  grep -q 'clone\|fork' "$WORK/strace.log"
+  tap_ok $? "  ... it validates the state with libtpms in forked children"
+else
+  tap_skip "strace is not installed: cannot check that the hook executes nothing"
+fi
+
 # --- killed at every fault point -------------------------------------------------------
 new_vm
 read -r SEC2 JOB2 < <("$TOOL" pending "$STORE_ROOT" "$UUID")
