@@ -676,12 +676,29 @@ exchange(Ctx *c, GError **error)
   return TRUE;
 }
 
+/* Once locked: the directory we opened is still the one under its name
+ * (another re-key may have swapped it between our open and our lock). */
+static gboolean
+still_in_place(Ctx *c, GError **error)
+{
+  struct stat st;
+
+  if (fstatat(c->parent_fd, c->base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      st.st_dev != c->dir_st.st_dev || st.st_ino != c->dir_st.st_ino) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE,
+                "%s was replaced while this re-key started; try again", c->path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* The steps after the checks of the arguments; the caller cleans up. */
 static gboolean
 rekey_steps(Ctx *c, const MsvmStateKey *old_key, const MsvmStateKey *new_key, int *side_fd,
             int *side_lock_fd, gboolean *side_created, GError **error)
 {
   if (!lock_dir(c, TRUE, TRUE, error) ||
+      !still_in_place(c, error) ||
       !scan_dir(c, error) ||
       !read_and_decode(c, old_key, error) ||
       !encode_all(c, new_key, error))
