@@ -935,6 +935,14 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
   gboolean ok = FALSE, did = FALSE;
 
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) && vm_ctx_peek(&ctx, error)) {
+    g_autofree char *vm_dir = g_build_filename(svc->store_root, ctx.uuid_str, NULL);
+    if (!ctx.store->exists && g_file_test(vm_dir, G_FILE_TEST_IS_DIR)) {
+      /* a first change killed before its store was written: the lock
+       * clears the partial write */
+      int fd = msvm_store_lock(svc->store_root, ctx.uuid, TRUE, NULL);
+      if (fd >= 0)
+        close(fd);
+    }
     if (!ctx.store->exists) {
       memset(ret_result, 0, sizeof(*ret_result));
       ret_result->message = g_strdup_printf("VM %s has no msvm-security store: nothing to do",

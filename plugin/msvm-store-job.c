@@ -8,6 +8,8 @@
 #include "msvm-store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -209,6 +211,43 @@ make_key(const MsvmStore *store, guint number, MsvmStateKey *key, char **ret_pas
   return TRUE;
 }
 
+/* A re-key killed after its directory swap leaves the side directory
+ * "<parent>/.<name>.msvm-rekey" holding the old-key copy: garbage (the
+ * engine deletes it first on its next run), removed here too so that no
+ * copy under a retired passphrase stays behind.  Skipped while another
+ * re-key holds its .lock. */
+static void
+remove_rekey_leftover(const char *state_dir)
+{
+  g_autofree char *parent = g_path_get_dirname(state_dir);
+  g_autofree char *base = g_path_get_basename(state_dir);
+  g_autofree char *side = g_strdup_printf("%s/.%s.msvm-rekey", parent, base);
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  struct stat st;
+  int dfd, lfd;
+  g_autoptr(GDir) d = NULL;
+  const char *name;
+
+  if (lstat(side, &st) < 0 || !S_ISDIR(st.st_mode))
+    return;
+  dfd = open(side, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    return;
+  lfd = openat(dfd, ".lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (lfd >= 0 && fcntl(lfd, F_OFD_SETLK, &fl) < 0) {
+    close(lfd);
+    close(dfd);
+    return; /* a re-key is running */
+  }
+  d = g_dir_open(side, 0, NULL);
+  while (d != NULL && (name = g_dir_read_name(d)) != NULL)
+    (void)unlinkat(dfd, name, 0);
+  if (lfd >= 0)
+    close(lfd);
+  close(dfd);
+  (void)rmdir(side);
+}
+
 static gboolean
 state_opens_under(const MsvmStore *store, const char *state_dir, guint number)
 {
@@ -237,6 +276,7 @@ msvm_store_locate_state(MsvmStore *store, const char *state_dir, gboolean *ret_c
 
   if (ret_changed != NULL)
     *ret_changed = FALSE;
+  remove_rekey_leftover(state_dir);
   if (lstat(state_dir, &st) < 0 && errno == ENOENT)
     return TRUE;
   if (!make_key(store, store->state, &key, &pass, &len, error))
@@ -310,6 +350,7 @@ msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
     g_prefix_error(error, "re-keying the vTPM state %s: ", state_dir);
     return FALSE;
   }
+  remove_rekey_leftover(state_dir);
   msvm_fault_point("after-rekey");
   store->state = store->current;
   msvm_store_finish_jobs(store, NULL);

@@ -326,6 +326,12 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
     set_errno_error(error, saved, "cannot lock", path);
     return -1;
   }
+  {
+    /* a write killed before its rename leaves store.tmp (it holds secrets):
+     * under the lock nobody else is writing it */
+    g_autofree char *tmp = g_build_filename(dir, STORE_FILE ".tmp", NULL);
+    (void)unlink(tmp);
+  }
   return fd;
 }
 

@@ -439,6 +439,38 @@ test_finish_without_state(Fixture *f, gconstpointer data)
 }
 
 static void
+test_leftovers(Fixture *f, gconstpointer data)
+{
+  g_autoptr(MsvmStore) store = load(f);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = NULL, *side = NULL, *side_file = NULL, *state_dir = NULL;
+  gboolean changed = TRUE;
+  int fd;
+
+  save(store);
+  /* a store write killed before its rename leaves store.tmp (secrets):
+   * taking the lock clears it */
+  tmp = g_build_filename(store->dir, "store.tmp", NULL);
+  g_assert_true(g_file_set_contents(tmp, "[store]\nseed=secret\n", -1, NULL));
+  fd = msvm_store_lock(f->root, vm_uuid, TRUE, &error);
+  g_assert_no_error(error);
+  g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+  close(fd);
+
+  /* a re-key killed after its swap leaves the side directory with the
+   * old-key copy: finishing removes it, even with nothing to re-key */
+  state_dir = g_build_filename(f->root, "tpm2", NULL);
+  side = g_build_filename(f->root, ".tpm2.msvm-rekey", NULL);
+  side_file = g_build_filename(side, "tpm2-00.permall", NULL);
+  g_assert_cmpint(g_mkdir(side, 0700), ==, 0);
+  g_assert_true(g_file_set_contents(side_file, "old key copy", -1, NULL));
+  g_assert_true(msvm_store_locate_state(store, state_dir, &changed, &error));
+  g_assert_no_error(error);
+  g_assert_false(changed);
+  g_assert_false(g_file_test(side, G_FILE_TEST_EXISTS));
+}
+
+static void
 test_damaged(Fixture *f, gconstpointer data)
 {
   g_autoptr(MsvmStore) store = load(f);
@@ -472,6 +504,7 @@ main(int argc, char **argv)
   ADD("lock", test_lock);
   ADD("jobs", test_jobs);
   ADD("finish-without-state", test_finish_without_state);
+  ADD("leftovers", test_leftovers);
   ADD("damaged", test_damaged);
   return g_test_run();
 }
