@@ -783,6 +783,32 @@ msvm_rekey_state_dir(const char *state_dir, const MsvmStateKey *old_key,
 }
 
 gboolean
+msvm_rekey_remove_leftover(const char *state_dir, GError **error)
+{
+  Ctx c = { .parent_fd = -1, .dir_fd = -1, .lock_fd = -1 };
+  gboolean ok;
+
+  if (state_dir == NULL || *state_dir == '\0') {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no state directory given");
+    return FALSE;
+  }
+  ok = open_dir(&c, state_dir, error) &&
+       lock_dir(&c, TRUE, FALSE, error) &&
+       still_in_place(&c, error);
+  if (ok) {
+    struct stat st;
+    if (fstatat(c.parent_fd, c.side, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      msvm_fault_point("rekey-delete-old");
+      ok = remove_tree_at(c.parent_fd, c.side, error);
+      if (ok && fsync(c.parent_fd) != 0)
+        ok = errno_error(error, errno, "cannot fsync the parent of %s", c.path);
+    }
+  }
+  ctx_clear(&c);
+  return ok;
+}
+
+gboolean
 msvm_state_dir_check(const char *state_dir, const MsvmStateKey *key, GError **error)
 {
   Ctx c = { .parent_fd = -1, .dir_fd = -1, .lock_fd = -1 };

@@ -35,6 +35,13 @@ typedef struct {
 gboolean msvm_rekey_state_dir(const char *state_dir, const MsvmStateKey *old_key,
                               const MsvmStateKey *new_key, GError **error);
 
+/* Delete what an interrupted re-key of @state_dir left beside it (the side
+ * directory "<parent>/.<name>.msvm-rekey", which after a crash past the
+ * exchange holds the copy under the OLD passphrase).  Takes swtpm's lock
+ * like a re-key (32774 while swtpm or a re-key runs); nothing to do is
+ * success.  The next re-key does this too. */
+gboolean msvm_rekey_remove_leftover(const char *state_dir, GError **error);
+
 /* Check, without changing anything, that every state file of @state_dir opens
  * under @key (NULL passphrase: is plaintext) and validates. */
 gboolean msvm_state_dir_check(const char *state_dir, const MsvmStateKey *key,

@@ -510,6 +510,38 @@ test_leftover_side_dir(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
 }
 
+/* msvm_rekey_remove_leftover: deletes the side directory under the lock,
+ * leaves the state alone, refuses while swtpm holds the lock. */
+static void
+test_remove_leftover(Fixture *f, gconstpointer data)
+{
+  g_autofree char *side = g_build_filename(f->tmp, ".tpm2.msvm-rekey", NULL);
+  g_autofree char *junk = g_build_filename(side, "tpm2-00.permall", NULL);
+  g_autofree char *lock = g_build_filename(f->dir, ".lock", NULL);
+  g_autofree char *before = snapshot(f->dir);
+  g_autofree char *after = NULL;
+  g_autoptr(GError) error = NULL;
+  int release_fd;
+  pid_t pid;
+
+  /* nothing to do */
+  g_assert_true(msvm_rekey_remove_leftover(f->dir, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(g_mkdir(side, 0700), ==, 0);
+  copy_file("/dev/null", junk, 0600);
+  pid = hold_lock(lock, &release_fd);
+  g_assert_false(msvm_rekey_remove_leftover(f->dir, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_IN_USE);
+  g_clear_error(&error);
+  g_assert_true(g_file_test(junk, G_FILE_TEST_EXISTS));
+  release_lock(pid, release_fd);
+  g_assert_true(msvm_rekey_remove_leftover(f->dir, &error));
+  g_assert_no_error(error);
+  assert_no_side_dir(f);
+  after = snapshot(f->dir);
+  g_assert_cmpstr(before, ==, after);
+}
+
 /* An authentic file (right passphrase) whose content is not a TPM state:
  * libtpms refuses it, nothing changes. */
 static void
@@ -852,6 +884,7 @@ main(int argc, char **argv)
   add("/rekey/no-exchange", "tpm2state-plaintext", test_no_exchange);
   add("/rekey/read-only-fs", NULL, test_read_only_fs);
   add("/rekey/disk-full", NULL, test_disk_full);
+  add("/rekey/remove-leftover", "tpm2state-aes256-pbkdf2", test_remove_leftover);
   g_test_add_func("/rekey/bad-arguments", test_bad_arguments);
   return g_test_run();
 }
