@@ -7,6 +7,8 @@
  * under the old passphrase (or reads it as plaintext), validates it with
  * libtpms in a helper process, encrypts under the new passphrase, verifies,
  * and replaces the directory as a whole with renameat2(RENAME_EXCHANGE).
+ * Thread-safe (no global state beyond the validator choice); it spawns the
+ * validation helper with GSubprocess, never fork()s itself.
  */
 #pragma once
 
@@ -25,12 +27,23 @@ typedef struct {
 } MsvmStateKey;
 
 /*
- * Re-key @state_dir (the tpm2 directory) from @old to @new.
- * Errors: MSVM_RC_IN_USE (lock held by swtpm), MSVM_RC_INVALID_STATE (wrong
- * passphrase, state that does not decrypt or validate, TPM 1.2, no permall),
- * MSVM_RC_NOT_SUPPORTED (no RENAME_EXCHANGE), MSVM_RC_ACCESS_DENIED,
- * MSVM_RC_FAILED (I/O, full disk).  On failure every byte of the directory
- * is as it was.
+ * Re-key @state_dir (the tpm2 directory) from @old_key to @new_key.
+ * @old_key NULL or with a NULL passphrase: every state file must be
+ * plaintext (an encrypted one is refused); with a passphrase every file
+ * must be encrypted (a plaintext one is refused): a state that is not what
+ * the caller believes is an error, never guessed around.  @new_key must have
+ * a passphrase (32773 otherwise).
+ * Errors: MSVM_RC_IN_USE (lock held by swtpm or another re-key),
+ * MSVM_RC_INVALID_STATE (wrong passphrase or KDF, state that does not
+ * decrypt or validate, plaintext/encrypted not as given, TPM 1.2, no
+ * permall, symlink or unexpected entry), MSVM_RC_NOT_SUPPORTED (no
+ * RENAME_EXCHANGE), MSVM_RC_ACCESS_DENIED (read-only, permissions),
+ * MSVM_RC_FAILED (I/O, full disk, validation helper missing).  On failure
+ * every byte, owner and mode of the directory is as it was (a missing
+ * .lock may have been created, as swtpm would) and no side directory is
+ * left.  The libtpms check uses msvm_tpm_get_validator()
+ * (msvm-tpm-validate.h).  Crash points (msvm_fault_point): see
+ * docs/rekey.rst.
  */
 gboolean msvm_rekey_state_dir(const char *state_dir, const MsvmStateKey *old_key,
                               const MsvmStateKey *new_key, GError **error);
