@@ -173,6 +173,20 @@ if it_is_root; then
   tap_is "$(meta "$p")" "$before" "owned by $owner: owner, group and modes of every entry kept"
   tpm_verify "$p/tpm2" B:aes-256-cbc:pbkdf2 "$WORK/expect/libvirt"
   tap_ok $? "owned by $owner: swtpm under B reads everything back"
+
+  # Mixed owners, a setgid directory and unusual modes are kept per entry.
+  p=$WORK/t/mixed
+  clone_base libvirt "$p"
+  chown "$owner:root" "$p/tpm2"
+  chmod 2770 "$p/tpm2"
+  chown "root:$(id -gn "$owner")" "$p/tpm2/tpm2-00.permall"
+  chmod 0460 "$p/tpm2/tpm2-00.permall"
+  chown nobody:nogroup "$p/tpm2/.lock" 2>/dev/null || chown 65534:65534 "$p/tpm2/.lock"
+  chmod 0666 "$p/tpm2/.lock"
+  before=$(meta "$p")
+  rekey_key "$p/tpm2" "$KEY_LIBVIRT" B:aes-256-cbc:pbkdf2
+  expect_rekey 0 0 "mixed owners: root re-keys it"
+  tap_is "$(meta "$p")" "$before" "mixed owners: each entry keeps its owner, group and mode (incl. setgid)"
 else
   tap_skip "re-keying a state owned by another user needs root"
 fi
