@@ -424,7 +424,8 @@ put_record(guint8 *p, guint16 tag, const guint8 *value, gsize len)
 {
   put_be16(p, tag);
   put_be32(p + 2, (guint32)len);
-  memcpy(p + 6, value, len);
+  if (len > 0)
+    memcpy(p + 6, value, len);
   return p + 6 + len;
 }
 

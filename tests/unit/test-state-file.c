@@ -522,6 +522,38 @@ test_no_iv_record(void)
   g_assert_cmpmem(g_bytes_get_data(out, NULL), g_bytes_get_size(out), plain, plen);
 }
 
+/* Empty data encodes and decodes (as plaintext and encrypted). */
+static void
+test_empty_data(void)
+{
+  g_autoptr(GBytes) plain_file = NULL;
+  g_autoptr(GBytes) enc_file = NULL;
+  g_autoptr(GBytes) back = NULL;
+  g_autoptr(GBytes) back2 = NULL;
+  g_autoptr(GError) error = NULL;
+  const guint8 expected[] = { 2, 1, 0, 10, 0, 0, 0, 0, 0, 16, 0, 1, 0, 0, 0, 0 };
+
+  g_assert_true(msvm_state_file_encode(NULL, 0, NULL, 0, MSVM_KDF_PBKDF2,
+                                       MSVM_CIPHER_AES_256_CBC, &plain_file, &error));
+  g_assert_no_error(error);
+  g_assert_cmpmem(g_bytes_get_data(plain_file, NULL), g_bytes_get_size(plain_file), expected,
+                  sizeof(expected));
+  g_assert_true(msvm_state_file_decode(g_bytes_get_data(plain_file, NULL),
+                                       g_bytes_get_size(plain_file), NULL, 0, MSVM_KDF_PBKDF2,
+                                       &back, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_bytes_get_size(back), ==, 0);
+  g_assert_true(msvm_state_file_encode(NULL, 0, (const guint8 *)"p", 1, MSVM_KDF_PBKDF2,
+                                       MSVM_CIPHER_AES_128_CBC, &enc_file, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_bytes_get_size(enc_file), ==, 10 + 6 + 16 + 6 + 32 + 6 + 16);
+  g_assert_true(msvm_state_file_decode(g_bytes_get_data(enc_file, NULL),
+                                       g_bytes_get_size(enc_file), (const guint8 *)"p", 1,
+                                       MSVM_KDF_PBKDF2, &back2, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_bytes_get_size(back2), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -564,5 +596,6 @@ main(int argc, char **argv)
   g_test_add_func("/state-file/padding", test_padding);
   g_test_add_func("/state-file/bad-padding", test_bad_padding);
   g_test_add_func("/state-file/no-iv-record", test_no_iv_record);
+  g_test_add_func("/state-file/empty-data", test_empty_data);
   return g_test_run();
 }
