@@ -162,7 +162,13 @@ swtpm_start() {
     --log file="$WORK/swtpm.log",level=1 -d "${args[@]}" >>"$WORK/swtpm.log" 2>&1
   rc=$?
   if [ $rc -eq 0 ]; then
-    SWTPM_PID=$(cat "$WORK/swtpm.pid" 2>/dev/null)
+    # The daemon writes its pid file; do not race it.
+    local i
+    for i in $(seq 100); do
+      SWTPM_PID=$(cat "$WORK/swtpm.pid" 2>/dev/null)
+      [ -n "$SWTPM_PID" ] && [ -S "$WORK/tpm.sock" ] && break
+      sleep 0.02
+    done
     [ -n "$SWTPM_PID" ] || return 1
   fi
   return $rc
