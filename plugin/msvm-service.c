@@ -386,6 +386,12 @@ check_domain_state(VmCtx *ctx, const MsvmCallOptions *opts, GError **error)
   gboolean force = (opts->flags & MSVM_CALL_FORCE) != 0;
   gboolean has = FALSE;
 
+  if (virDomainIsPersistent(ctx->dom) == 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                "VM %s is transient: msvm-security changes persistent definitions only",
+                ctx->name);
+    return FALSE;
+  }
   if (ctx->active && !defer) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
                 "VM %s is running: stop it, or pass --defer to have the change finished "
