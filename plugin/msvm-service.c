@@ -568,7 +568,11 @@ plan(VmCtx *ctx, Plan *p, GError **error)
 
   /* An <encryption> secret the project did not create. */
   existing = msvm_domain_get_tpm_secret(doc);
-  if (existing != NULL && msvm_store_find_generation_by_secret(store, existing) == NULL) {
+  if (existing != NULL && msvm_store_find_generation_by_secret(store, existing) == NULL &&
+      (opts->old_passphrase != NULL || p->op != OP_MODIFY_SECURITY_SETTINGS ||
+       store->current != 0)) {
+    /* (ModifySecuritySettings on a VM without a protector neither names a
+     * new secret nor re-keys: the foreign secret stays as it is.) */
     MsvmGeneration *f;
     gsize use_len = opts->old_passphrase_len;
     if (opts->old_passphrase == NULL) {
