@@ -88,6 +88,8 @@ flip_iv() {
   [ -n "$off" ] && flip_bit "$1" "$off"
 }
 iv_16() { shorten_iv "$1" 16; }
+header_len_plus_1() { put_be32 "$1" 6 $(($(stat -c %s "$1") + 1)); }
+flags_aes128() { put_bytes "$1" 4 0 1; }
 
 # --- Keys. ------------------------------------------------------------------
 p=$WORK/e/wrong-passphrase
@@ -104,6 +106,8 @@ damaged "flipped bit in permall's last cipher block (padding)" "$PERMALL" flip_l
 damaged "flipped bit in permall HMAC" "$PERMALL" flip_hmac
 damaged "flipped bit in permall IV" "$PERMALL" flip_iv
 damaged "permall IV record of 16 bytes under AES-256" "$PERMALL" iv_16
+damaged "header's total length one more than the file" "$PERMALL" header_len_plus_1
+damaged "header flags claim AES-128 (flags 0x0001) on an AES-256 file" "$PERMALL" flags_aes128
 damaged "flipped bit in volatilestate ciphertext" "$VOLATILE" flip_ciphertext
 damaged "volatilestate truncated to half" "$VOLATILE" truncate_half
 
