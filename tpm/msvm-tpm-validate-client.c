@@ -87,14 +87,6 @@ msvm_tpm_validate_serialize(GBytes *permall, GBytes *volatilestate)
   return msvm_secret_bytes_new_take(out, total);
 }
 
-static MsvmTpmValidateFunc validate_func;
-
-void
-msvm_tpm_validate_set_func(MsvmTpmValidateFunc func)
-{
-  validate_func = func;
-}
-
 gboolean
 msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, GError **error)
 {
@@ -112,8 +104,6 @@ msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, GError **err
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no valid state blob to validate");
     return FALSE;
   }
-  if (validate_func != NULL)
-    return validate_func(permall, volatilestate, error);
   helper = msvm_tpm_validate_helper_path(error);
   if (helper == NULL)
     return FALSE;

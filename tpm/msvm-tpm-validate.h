@@ -47,14 +47,6 @@ char *msvm_tpm_validate_helper_path(GError **error);
 gboolean msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate,
                                      GError **error);
 
-/* Replace how msvm_tpm_validate_in_helper() validates, process-wide (NULL:
- * the helper executable again).  For the single-threaded hook, which must
- * not execute a helper (AppArmor, DESIGN.md 9) and validates in a forked
- * child instead. */
-typedef gboolean (*MsvmTpmValidateFunc)(GBytes *permall, GBytes *volatilestate,
-                                        GError **error);
-void msvm_tpm_validate_set_func(MsvmTpmValidateFunc func);
-
 /* Validate in a child forked from this process (msvm_tpm_validate_core_dep).
  * Only for single-threaded programs (the hook): fork() in a threaded
  * process is not safe.  Same errors as msvm_tpm_validate_blobs(). */
