@@ -38,10 +38,13 @@ validate(xmlDocPtr doc, const MsvmSettings *update, const MsvmSettings *merged,
          const MsvmShieldRecord *rec, const MsvmTranslateOptions *opts,
          const char *stash, xmlDocPtr *ret_stash, GError **error)
 {
+  guint8 uuid[16];
+
+  /* Every check and record below (the InstanceID, the stash) is tied to the
+   * domain's UUID: a definition without a valid one is refused outright. */
+  if (!msvm_domain_get_uuid(doc, uuid, error))
+    return FALSE;
   if (update->has_vm_uuid) {
-    guint8 uuid[16];
-    if (!msvm_domain_get_uuid(doc, uuid, error))
-      return FALSE;
     if (memcmp(uuid, update->vm_uuid, 16) != 0) {
       char want[37], have[37];
       msvm_uuid_format(update->vm_uuid, want);
