@@ -9,11 +9,20 @@
  *     guest; nothing is touched and the start is not blocked.
  *  3. Try the per-VM lock; held: "System is in use" (waiting could deadlock
  *     with a caller that holds the lock while libvirt holds the domain).
- *  4. Finish the unfinished change or deferred job: re-key from `state` to
+ *  4. A change interrupted right after its define (journal open, `current`
+ *     not yet moved) while the definition being started names the
+ *     journal's target: the define happened, so `current` moves to the
+ *     target as the provider's own recovery would (the journal stays open
+ *     for `msvm-security recover`, which needs libvirt to close it).
+ *  5. Finish the unfinished change or deferred job: find the generation the
+ *     state is really under (msvm_store_locate_state), re-key it to
  *     `current` (msvm-hook-finish.c).
- *  5. Check that the state opens, and validates, under the passphrase of the
- *     generation the definition names; if not, one line saying what is
- *     wrong and which msvm-security command fixes it, and exit 1.
+ *  6. Check that the state opens, and validates, under the passphrase of the
+ *     generation the definition names.  When it does not but the definition
+ *     names `current` and the state opens under another generation (a state
+ *     put back from a backup), that is an unfinished change too: re-key it
+ *     to `current`.  Otherwise one line saying what is wrong and which
+ *     msvm-security command fixes it, and exit 1.
  */
 #include "config.h"
 
@@ -24,6 +33,7 @@
 #include <unistd.h>
 
 #include "msvm-error.h"
+#include "msvm-fault.h"
 #include "msvm-rekey.h"
 #include "msvm-store.h"
 
@@ -69,8 +79,33 @@ find_opening_generation(const MsvmStore *store, const MsvmGeneration *tried,
   return 0;
 }
 
+/* Re-key what is unfinished: the state located first (it may not be under
+ * the `state` generation the store records), then moved to `current`.
+ * Returns the exit status (a message printed on failure). */
 static int
-check_state(MsvmHookCtx *ctx, const MsvmStore *store, const MsvmGeneration *gen)
+finish(MsvmHookCtx *ctx, MsvmStore *store, gboolean names_current)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean moved = FALSE;
+
+  if (!msvm_store_locate_state(store, ctx->state_dir, &moved, &error) ||
+      !msvm_hook_finish(store, ctx->state_dir, names_current, &error)) {
+    if (g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE))
+      msvm_hook_message("System is in use: cannot finish the pending key-protector "
+                        "change of domain %s: %s",
+                        ctx->name, error->message);
+    else
+      msvm_hook_message("cannot finish the pending key-protector change of domain %s: "
+                        "%s; run 'msvm-security recover --domain %s'",
+                        ctx->name, error->message, ctx->name);
+    return 1;
+  }
+  return 0;
+}
+
+static int
+check_state(MsvmHookCtx *ctx, MsvmStore *store, const MsvmGeneration *gen,
+            gboolean names_current)
 {
   g_autoptr(GError) error = NULL;
   struct stat st;
@@ -80,6 +115,21 @@ check_state(MsvmHookCtx *ctx, const MsvmStore *store, const MsvmGeneration *gen)
     return 0; /* a new TPM: libvirt creates it under the secret it names */
   if (opens_under(store, gen, ctx->state_dir, &error))
     return 0;
+  if (names_current && !g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE)) {
+    /* Under another generation than the store says (put back from a
+     * backup, a save image restored with --force): finish it like any
+     * unfinished change, then check again. */
+    gboolean moved = FALSE;
+    g_autoptr(GError) e = NULL;
+    if (msvm_store_locate_state(store, ctx->state_dir, &moved, &e) && moved &&
+        store->state != store->current) {
+      if (finish(ctx, store, names_current) != 0)
+        return 1;
+      g_clear_error(&error);
+      if (opens_under(store, gen, ctx->state_dir, &error))
+        return 0;
+    }
+  }
   if (g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE)) {
     msvm_hook_message("System is in use: the vTPM state of domain %s (%s) is locked by "
                       "another process (a swtpm still running?)",
@@ -156,21 +206,36 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
     return 1;
   }
 
+  /* A change killed between its define and recording `current`. */
+  if (store->journal.open && store->journal.target != 0 &&
+      store->journal.target != store->current) {
+    const MsvmGeneration *tgt = msvm_store_get_generation(store, store->journal.target);
+    if (tgt != NULL && same_uuid(tgt->secret_uuid, ctx->secret)) {
+      guint prev_state = store->journal.prev_state;
+      store->current = tgt->number;
+      if (!store->lkg_from_start && prev_state != 0 && prev_state != tgt->number)
+        store->last_known_good = prev_state;
+      if (store->journal.has_stash) {
+        g_free(store->stash);
+        store->stash = g_strdup(store->journal.stash);
+      }
+      msvm_fault_point("hook-roll-forward");
+      if (!msvm_store_save(store, &error)) {
+        msvm_hook_message("cannot record the interrupted change of domain %s: %s",
+                          ctx->name, error->message);
+        close(lock_fd);
+        return 1;
+      }
+    }
+  }
+
   gen = msvm_store_find_generation_by_secret(store, ctx->secret);
   cur = msvm_store_get_generation(store, store->current);
   names_current = cur != NULL && same_uuid(cur->secret_uuid, ctx->secret);
 
   if (store->current != 0 &&
       (store->state != store->current || msvm_store_has_open_jobs(store))) {
-    if (!msvm_hook_finish(store, ctx->state_dir, names_current, &error)) {
-      if (g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE))
-        msvm_hook_message("System is in use: cannot finish the pending key-protector "
-                          "change of domain %s: %s",
-                          ctx->name, error->message);
-      else
-        msvm_hook_message("cannot finish the pending key-protector change of domain %s: "
-                          "%s; run 'msvm-security recover --domain %s'",
-                          ctx->name, error->message, ctx->name);
+    if (finish(ctx, store, names_current) != 0) {
       close(lock_fd);
       return 1;
     }
@@ -183,7 +248,7 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
     close(lock_fd);
     return 1;
   }
-  rc = check_state(ctx, store, gen);
+  rc = check_state(ctx, store, gen, names_current);
   close(lock_fd);
   return rc;
 }

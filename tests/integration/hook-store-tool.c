@@ -9,11 +9,16 @@
  *   hook-store-tool pending ROOT UUID            a new generation becomes current
  *                                                (state stays) with an open job;
  *                                                prints "SECRET JOBID"
+ *   hook-store-tool journal ROOT UUID            a change killed between its define
+ *                                                and recording `current`: a new
+ *                                                generation, the journal open on it,
+ *                                                `current` unchanged; prints its secret
  *   hook-store-tool secret ROOT UUID N           secret UUID of generation N
  *   hook-store-tool passphrase ROOT UUID N FILE  generation N's passphrase into
  *                                                FILE (0600; tests only)
  *   hook-store-tool show ROOT UUID               "current=C state=S lkg=L
- *                                                lkg-from-start=0|1", then one line
+ *                                                lkg-from-start=0|1 journal=0|1",
+ *                                                then one line
  *                                                per job: "job ID STATE ERRORCODE"
  *   hook-store-tool hold-lock ROOT UUID SECONDS  hold the per-VM lock, print
  *                                                "locked" once it is held
@@ -99,6 +104,17 @@ main(int argc, char **argv)
     if (!msvm_store_save(store, &error))
       return fail("save", error);
     printf("%s %s\n", gen->secret_uuid, job->id);
+  } else if (g_str_equal(cmd, "journal")) {
+    MsvmGeneration *gen = add_gen(store);
+    store->journal.open = TRUE;
+    store->journal.target = gen->number;
+    store->journal.new_generation = TRUE;
+    store->journal.prev_current = store->current;
+    store->journal.prev_state = store->state;
+    store->journal.domain_xml = g_strdup("<domain type='qemu'/>");
+    if (!msvm_store_save(store, &error))
+      return fail("save", error);
+    printf("%s\n", gen->secret_uuid);
   } else if (g_str_equal(cmd, "secret") && argc > 4) {
     MsvmGeneration *gen = msvm_store_get_generation(store, atoi(argv[4]));
     if (gen == NULL)
@@ -118,8 +134,9 @@ main(int argc, char **argv)
     if (!ok)
       return fail("write", error);
   } else if (g_str_equal(cmd, "show")) {
-    printf("current=%u state=%u lkg=%u lkg-from-start=%d\n", store->current, store->state,
-           store->last_known_good, store->lkg_from_start ? 1 : 0);
+    printf("current=%u state=%u lkg=%u lkg-from-start=%d journal=%d\n", store->current,
+           store->state, store->last_known_good, store->lkg_from_start ? 1 : 0,
+           store->journal.open ? 1 : 0);
     for (guint i = 0; i < store->jobs->len; i++) {
       const MsvmStoreJob *job = g_ptr_array_index(store->jobs, i);
       printf("job %s %u %u\n", job->id, job->state, job->error_code);

@@ -103,10 +103,10 @@ before=$(tree_snapshot "$SWTPM_ROOT/$UUID")
 hook_run -- vm prepare begin "$WORK/vm.xml"
 hook_quiet "nothing pending: prepare exits 0 silently"
 tap_is "$(tree_snapshot "$SWTPM_ROOT/$UUID")" "$before" "nothing pending: the state is untouched"
-tap_is "$(show)" "current=1 state=1 lkg=0 lkg-from-start=0" "nothing pending: the store is unchanged"
+tap_is "$(show)" "current=1 state=1 lkg=0 lkg-from-start=0 journal=0" "nothing pending: the store is unchanged"
 hook_run -- vm started begin "$WORK/vm.xml"
 hook_quiet "started exits 0 silently"
-tap_is "$(show)" "current=1 state=1 lkg=1 lkg-from-start=1" "started recorded generation 1 as last known good"
+tap_is "$(show)" "current=1 state=1 lkg=1 lkg-from-start=1 journal=0" "started recorded generation 1 as last known good"
 for op in "start begin" "stopped end" "release end" "reconnect begin" "attach begin"; do
   set -- $op
   hook_run -- vm "$1" "$2" "$WORK/vm.xml"
@@ -125,7 +125,7 @@ hook_domain_xml "$WORK/vm2.xml" vm "$UUID" "$SEC2"
 sed -i "s|<encryption|<source type='dir' path='$WORK/elsewhere'/><encryption|" "$WORK/vm2.xml"
 hook_run -- vm prepare begin "$WORK/vm2.xml"
 hook_quiet "pending re-key: prepare exits 0 silently"
-tap_is "$(show)" "current=2 state=2 lkg=1 lkg-from-start=1" "pending re-key: the state generation is now current"
+tap_is "$(show)" "current=2 state=2 lkg=1 lkg-from-start=1 journal=0" "pending re-key: the state generation is now current"
 tap_is "$(job_line "$JOB2")" "7 0" "pending re-key: the job is Completed with ErrorCode 0"
 opens_copy 2
 tap_ok $? "pending re-key: swtpm opens the state under generation 2 and the TPM data reads back"
@@ -135,7 +135,7 @@ tap_is "$(tree_snapshot "$WORK/elsewhere")" "$elsewhere" "the TPM source path in
 hook_run -- vm prepare begin "$WORK/vm2.xml"
 hook_quiet "a second prepare finds nothing to do"
 hook_run -- vm started begin "$WORK/vm2.xml"
-tap_is "$(show)" "current=2 state=2 lkg=2 lkg-from-start=1" "started recorded generation 2 as last known good"
+tap_is "$(show)" "current=2 state=2 lkg=2 lkg-from-start=1 journal=0" "started recorded generation 2 as last known good"
 
 # --- the definition names another generation than current -------------------
 read -r SEC3 JOB3 < <("$TOOL" pending "$STORE_ROOT" "$UUID")
@@ -143,7 +143,7 @@ gen_pass 3
 hook_run -- vm prepare begin "$WORK/vm2.xml"
 hook_refused "definition naming generation 2 while 3 is current: start refused" "recover"
 tap_is "$(job_line "$JOB3")" "10 32775" "that job ends in Exception (32775)"
-tap_is "$(show)" "current=3 state=3 lkg=2 lkg-from-start=1" "the state was re-keyed to current (3), never elsewhere"
+tap_is "$(show)" "current=3 state=3 lkg=2 lkg-from-start=1 journal=0" "the state was re-keyed to current (3), never elsewhere"
 opens_only 3
 tap_ok $? "swtpm opens the state under generation 3"
 hook_domain_xml "$WORK/vm3.xml" vm "$UUID" "$SEC3"
@@ -178,7 +178,15 @@ hook_refused "state under an unknown passphrase: start refused with one line" \
 tap_is "$(tree_snapshot "$SWTPM_ROOT/$UUID")" "$before" "the undecryptable state is left as it was"
 rekey_key "$STATE" X:aes-256-cbc:pbkdf2 "$(key 1)"
 hook_run -- vm prepare begin "$WORK/vm3.xml"
-hook_refused "state under an older generation: refused, naming the generation that opens it" \
+hook_quiet "state put back under an older generation (1): prepare finishes it like a change"
+tap_is "$(show)" "current=3 state=3 lkg=2 lkg-from-start=1 journal=0" "  ... the store records it under current (3)"
+opens_only 3
+tap_ok $? "  ... swtpm opens it under generation 3"
+rm -rf "$STATE"
+cp -a "$WORK/good-state" "$STATE"
+rekey_key "$STATE" "$(key 3)" "$(key 1)"
+hook_run -- vm prepare begin "$WORK/vm2.xml"
+hook_refused "state under generation 1 and the definition names 2 (not current): refused, naming 1" \
   "but under generation 1.*msvm-security recover"
 rm -rf "$STATE"
 cp -a "$WORK/good-state" "$STATE"
@@ -217,6 +225,22 @@ gen_pass 4
 hook_run -- vm prepare begin "$WORK/vm4.xml"
 hook_quiet "a normal start after that finishes the pending job"
 tap_is "$(job_line "$JOB4")" "7 0" "the job is Completed"
+
+# --- a change killed between its define and recording current ---------------
+new_vm
+SECJ=$("$TOOL" journal "$STORE_ROOT" "$UUID")
+gen_pass 2
+hook_domain_xml "$WORK/jold.xml" jvm "$UUID" "$SEC1"
+hook_run -- jvm prepare begin "$WORK/jold.xml"
+hook_quiet "journal open, the definition still names the old generation (not defined yet): starts"
+tap_is "$(show)" "current=1 state=1 lkg=0 lkg-from-start=0 journal=1" "  ... nothing moved, the journal is left to recover"
+hook_domain_xml "$WORK/jnew.xml" jvm "$UUID" "$SECJ"
+hook_run -- jvm prepare begin "$WORK/jnew.xml"
+hook_quiet "journal open, the definition names its target (defined): starts"
+tap_is "$(show)" "current=2 state=2 lkg=1 lkg-from-start=0 journal=1" \
+  "  ... current rolled forward to the target and the state re-keyed to it"
+opens_copy 2
+tap_ok $? "  ... swtpm opens it under generation 2 with the data"
 
 # --- the libtpms check runs in a forked child, no helper is executed ----------
 if command -v strace >/dev/null; then
@@ -264,7 +288,7 @@ tap_is "$consistent" 0 "after every kill the state opens under generation 1 or 2
 hook_run -- crash prepare begin "$WORK/crash.xml"
 hook_quiet "the next prepare finishes"
 tap_is "$(job_line "$JOB2")" "7 0" "after the crashes the job is Completed"
-tap_is "$(show)" "current=2 state=2 lkg=0 lkg-from-start=0" "after the crashes the state generation is current"
+tap_is "$(show)" "current=2 state=2 lkg=0 lkg-from-start=0 journal=0" "after the crashes the state generation is current"
 opens_copy 2
 tap_ok $? "after the crashes the TPM data reads back under generation 2"
 
