@@ -112,7 +112,7 @@ mean_ms() {
     local args=(--style none --warmup 5 --runs "$runs" --export-json "$WORK/h.json")
     [ -n "$prep" ] && args+=(--prepare "$prep")
     hyperfine "${args[@]}" "$command" >/dev/null 2>&1 || { echo "bench-hook: hyperfine failed on $label" >&2; exit 1; }
-    MEAN=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.3f %.3f" % (r["mean"]*1000, r["stddev"]*1000))' "$WORK/h.json")
+    MEAN=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.3f %.3f %.3f %.3f" % (r["mean"]*1000, r["stddev"]*1000, r["median"]*1000, r["min"]*1000))' "$WORK/h.json")
   else
     local t0 t1 i
     t0=$(date +%s%N)
@@ -121,26 +121,35 @@ mean_ms() {
       bash -c "$command"
     done
     t1=$(date +%s%N)
-    MEAN="$(awk -v a="$t0" -v b="$t1" -v n="$runs" 'BEGIN { printf "%.3f", (b - a) / n / 1e6 }') -"
+    MEAN="$(awk -v a="$t0" -v b="$t1" -v n="$runs" 'BEGIN { printf "%.3f", (b - a) / n / 1e6 }') - - -"
   fi
-  printf '%-44s %9s ms  (+- %s ms, %d runs)\n' "$label" "${MEAN% *}" "${MEAN#* }" "$runs"
-  MEAN=${MEAN% *}
+  local m sd med min
+  read -r m sd med min <<<"$MEAN"
+  printf '%-40s mean %8s ms +- %-7s median %8s  min %8s  (%d runs)\n' \
+    "$label" "$m" "$sd" "$med" "$min" "$runs"
+  MEAN=$m
+  MEDIAN=$med
 }
 
-echo "# msvm-security hook, wall time per call ($(uname -m), $(nproc) CPUs, $(id -un))"
+echo "# msvm-security hook, wall time per call ($(uname -m), $(nproc) CPUs, $(id -un), load $(cut -d' ' -f1 /proc/loadavg))"
+# /bin/true and the unmanaged guest twice each, interleaved, to see the noise.
 mean_ms "/bin/true (same arguments, stdin, env)" "$(cmd "$T" "$WORK/unmanaged.xml")"
-TRUE_MS=$MEAN
+TRUE_MS=$MEAN TRUE_MED=$MEDIAN
 mean_ms "hook, unmanaged guest" "$(cmd "$H" "$WORK/unmanaged.xml")"
-UNMANAGED_MS=$MEAN
+UNMANAGED_MS=$MEAN UNMANAGED_MED=$MEDIAN
+mean_ms "/bin/true, again" "$(cmd "$T" "$WORK/unmanaged.xml")"
+TRUE2_MS=$MEAN
+mean_ms "hook, unmanaged guest, again" "$(cmd "$H" "$WORK/unmanaged.xml")"
+UNMANAGED2_MS=$MEAN
 mean_ms "hook, managed guest, nothing pending" "$(cmd "$H" "$WORK/managed.xml")"
-MANAGED_MS=$MEAN
+MANAGED_MS=$MEAN MANAGED_MED=$MEDIAN
 mean_ms "/bin/true (with the reset of case 3)" "$(cmd "$T" "$WORK/pending.xml")" "$WORK/reset.sh"
-TRUE_RESET_MS=$MEAN
+TRUE_RESET_MS=$MEAN TRUE_RESET_MED=$MEDIAN
 mean_ms "hook, managed guest, pending re-key" "$(cmd "$H" "$WORK/pending.xml")" "$WORK/reset.sh"
-PENDING_MS=$MEAN
+PENDING_MS=$MEAN PENDING_MED=$MEDIAN
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-echo "# ratios to /bin/true"
-echo "unmanaged guest:               $(ratio "$UNMANAGED_MS" "$TRUE_MS")x"
-echo "managed guest, nothing pending: $(ratio "$MANAGED_MS" "$TRUE_MS")x"
-echo "managed guest, pending re-key:  $(ratio "$PENDING_MS" "$TRUE_RESET_MS")x"
+echo "# ratios to /bin/true (means; medians)"
+echo "unmanaged guest:                $(ratio "$UNMANAGED_MS" "$TRUE_MS")x, $(ratio "$UNMANAGED_MED" "$TRUE_MED")x (again: $(ratio "$UNMANAGED2_MS" "$TRUE2_MS")x; /bin/true against itself: $(ratio "$TRUE2_MS" "$TRUE_MS")x)"
+echo "managed guest, nothing pending: $(ratio "$MANAGED_MS" "$TRUE_MS")x, $(ratio "$MANAGED_MED" "$TRUE_MED")x"
+echo "managed guest, pending re-key:  $(ratio "$PENDING_MS" "$TRUE_RESET_MS")x, $(ratio "$PENDING_MED" "$TRUE_RESET_MED")x"
