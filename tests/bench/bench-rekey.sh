@@ -24,7 +24,6 @@ MSVM_BUILDDIR=$(cd "$MSVM_BUILDDIR" && pwd) || exit 1
 it_setup >/dev/null
 
 make_base bench libvirt || { echo "bench-rekey: cannot make the state" >&2; exit 1; }
-KEY_A=$BASE_KEY
 PA=$(pass_file A)
 PB=$(pass_file B)
 

@@ -163,8 +163,7 @@ swtpm_start() {
   rc=$?
   if [ $rc -eq 0 ]; then
     # The daemon writes its pid file; do not race it.
-    local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
       SWTPM_PID=$(cat "$WORK/swtpm.pid" 2>/dev/null)
       [ -n "$SWTPM_PID" ] && [ -S "$WORK/tpm.sock" ] && break
       sleep 0.02
@@ -181,8 +180,7 @@ swtpm_alive() {
 }
 
 swtpm_wait_gone() {
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     swtpm_alive || return 0
     sleep 0.05
   done
