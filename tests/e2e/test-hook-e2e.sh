@@ -17,7 +17,10 @@
 #  - a VM whose state was made undecryptable on purpose fails to start, with
 #    the hook's one-line message in libvirt's error;
 #  - after an unwanted protector change, RestoreLastKnownGoodKeyProtector
-#    brings back the generation recorded at the last start and the VM boots.
+#    brings back the generation recorded at the last start and the VM boots;
+#  - a change killed right after each durable step (store saves, journal,
+#    secret, define, state swap, re-key, close): the VM starts every time,
+#    and after the next call it runs under the latest policy with its data.
 set -uo pipefail
 . "$(dirname "$0")/lib-e2e.sh"
 
@@ -186,5 +189,51 @@ e2e_ok "the VM boots through the hook" e2e_boot "$vm"
 e2e_ok "the NV data reads back under generation 2's passphrase" \
   e2e_tpm_nv_read "$sdir" "$E2E_TMP/P2" 48 "$E2E_TMP/data.3"
 e2e_ok "  ... byte for byte" cmp "$E2E_TMP/data" "$E2E_TMP/data.3"
+
+# --- a change killed at each of its crash points: the VM still starts ----------
+# (DESIGN.md 6: with the hook installed, a crash at any step leaves a VM that
+# starts.)  A traced call lists the fault points; the change is then killed
+# right after each point where something durable changed (a store save
+# committed, the journal, the secret, the define, the state swapped, the
+# re-key recorded, the journal closed), each round with a new policy.  The
+# hook finishes what it can at the start, the next call the rest.
+current_policy() {     # the current generation's policy bytes -> FILE
+  local cur
+  cur=$(store_key current)
+  e2e_store_get "$uuid" "generation $cur" policy | base64 -d >"$1"
+  e2e_give "$1"
+}
+e2e_random "$E2E_WORK/polk" 64
+MSVM_SECURITY_FAULT_TRACE=1 e2e_call K set-security-policy --settings settings.xml --policy polk
+points=$(sed -n 's/^msvm-fault-point \([0-9]*\) \(store-fsync-dir\|after-journal\|after-secret\|after-define\|rekey-fsync-parent\|after-rekey\|after-close\)$/\1/p' \
+  "$E2E_TMP/last-stderr" | tr '\n' ' ')
+e2e_ok "a traced change lists its fault points ($points)" test -n "$points"
+killed=0
+bad=0
+for n in $points; do
+  e2e_random "$E2E_WORK/polk" 64
+  MSVM_SECURITY_FAULT_INJECT=$n e2e_call K set-security-policy --settings settings.xml --policy polk
+  [ "$K_EXIT" = 137 ] || { e2e_diag "fault point $n: not killed (exit $K_EXIT)"; continue; }
+  killed=$((killed + 1))
+  if ! e2e_virsh start "$vm" >"$E2E_TMP/kstart.out" 2>&1; then
+    e2e_diag "killed at fault point $n: the VM does not start: $(cat "$E2E_TMP/kstart.out")"
+    bad=$((bad + 1))
+  fi
+  e2e_virsh destroy "$vm" >/dev/null 2>&1
+done
+e2e_random "$E2E_WORK/polk" 64
+e2e_call K set-security-policy --settings settings.xml --policy polk
+e2e_note "set-security-policy killed at $killed fault points"
+e2e_ok "the change was killed after each of them ($killed)" test "$killed" -gt 3
+e2e_is "$bad" 0 "after every kill the VM started (the hook finished or held back the change)"
+e2e_method_ok_k() { e2e_method_ok K; }
+e2e_ok "the last, uninterrupted call succeeds" e2e_method_ok_k
+e2e_ok "the VM boots" e2e_boot "$vm"
+current_policy "$E2E_TMP/polcur"
+e2e_ok "the passphrase of the current generation" \
+  e2e_vm_passphrase "$E2E_TMP/PK" "$uuid" "" "$E2E_TMP/polcur"
+e2e_ok "the NV data reads back under it" \
+  e2e_tpm_nv_read "$sdir" "$E2E_TMP/PK" 48 "$E2E_TMP/data.4"
+e2e_ok "  ... byte for byte" cmp "$E2E_TMP/data" "$E2E_TMP/data.4"
 
 e2e_done
