@@ -276,9 +276,88 @@ update_last_known_good(MsvmStore *store, guint prev_state, guint target)
     store->last_known_good = prev_state;
 }
 
+/* The journaled definition cannot be defined any more (libvirt refuses it
+ * now: the host or the definition changed since): the change never took
+ * effect, since the define is what makes it, so roll it back as a refused
+ * define does: undefine the target's new secret, drop it, fail its job. */
+static gboolean
+abandon_journal(VmCtx *ctx, const GError *why, GError **error)
+{
+  MsvmStore *store = ctx->store;
+  MsvmJournal *j = &store->journal;
+  g_autofree char *def_xml = msvm_virt_inactive_xml(ctx->dom, NULL);
+  g_autoptr(GPtrArray) named = g_ptr_array_new_with_free_func(g_free);
+  MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
+
+  msvm_virt_collect_tpm_secrets(def_xml, named);
+  for (guint i = 0; tgt != NULL && i < named->len; i++) {
+    guint8 a[16], b[16];
+    if (msvm_store_uuid_parse(g_ptr_array_index(named, i), a) &&
+        msvm_store_uuid_parse(tgt->secret_uuid, b) && memcmp(a, b, 16) == 0) {
+      /* the definition already names the target: keep rolling forward */
+      g_set_error(error, MSVM_ERROR, msvm_error_to_return_code(why), "%s", why->message);
+      return FALSE;
+    }
+  }
+  if (tgt != NULL && j->new_generation && !tgt->foreign) {
+    if (!msvm_virt_undefine_secret(ctx->svc->conn, tgt->secret_uuid, error))
+      return FALSE;
+    msvm_store_drop_generation(store, j->target);
+  }
+  if (j->job_id != NULL) {
+    MsvmStoreJob *job = msvm_store_get_job(store, j->job_id);
+    if (job != NULL)
+      msvm_store_job_set_state(job, MSVM_JOB_EXCEPTION, why);
+  }
+  store->current = j->prev_current;
+  g_free(j->domain_xml);
+  g_free(j->stash);
+  g_free(j->job_id);
+  memset(j, 0, sizeof(*j));
+  return msvm_store_save(store, error);
+}
+
 /* Finish whatever change is unfinished: roll the journal forward (secret,
  * definition, `current`), then, when the VM is stopped, re-key the state to
  * `current`; close the journal; retire.  The caller holds the lock. */
+/* Roll an open journal forward: the target's secret and the journaled
+ * definition again (idempotent), `current` = target.  A definition libvirt
+ * now refuses abandons the change (abandon_journal). */
+static gboolean
+roll_forward_journal(VmCtx *ctx, gboolean *did, GError **error)
+{
+  MsvmStore *store = ctx->store;
+  MsvmJournal *j = &store->journal;
+  MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
+
+  if (j->target != 0 && tgt == NULL) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "the journal of VM %s names generation %u, which the store does not hold",
+                ctx->name, j->target);
+    return FALSE;
+  }
+  if (tgt != NULL && !tgt->foreign &&
+      (j->new_generation || !msvm_virt_secret_exists(ctx->svc->conn, tgt->secret_uuid))) {
+    if (!define_generation_secret(ctx, tgt, error))
+      return FALSE;
+  }
+  *did = TRUE;
+  if (j->domain_xml != NULL) {
+    g_autoptr(GError) define_error = NULL;
+    if (!msvm_virt_define(ctx->svc->conn, j->domain_xml, &define_error))
+      return abandon_journal(ctx, define_error, error);
+  }
+  if (store->current != j->target) {
+    store->current = j->target;
+    update_last_known_good(store, j->prev_state, j->target);
+  }
+  if (j->has_stash) {
+    g_free(store->stash);
+    store->stash = g_strdup(j->stash);
+  }
+  return msvm_store_save(store, error);
+}
+
 static gboolean
 recover_locked(VmCtx *ctx, gboolean *ret_did, GError **error)
 {
@@ -286,33 +365,8 @@ recover_locked(VmCtx *ctx, gboolean *ret_did, GError **error)
   MsvmJournal *j = &store->journal;
   gboolean did = FALSE;
 
-  if (j->open) {
-    MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
-    if (j->target != 0 && tgt == NULL) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
-                  "the journal of VM %s names generation %u, which the store does not hold",
-                  ctx->name, j->target);
-      return FALSE;
-    }
-    if (tgt != NULL && !tgt->foreign &&
-        (j->new_generation || !msvm_virt_secret_exists(ctx->svc->conn, tgt->secret_uuid))) {
-      if (!define_generation_secret(ctx, tgt, error))
-        return FALSE;
-    }
-    if (j->domain_xml != NULL && !msvm_virt_define(ctx->svc->conn, j->domain_xml, error))
-      return FALSE;
-    if (store->current != j->target) {
-      store->current = j->target;
-      update_last_known_good(store, j->prev_state, j->target);
-    }
-    if (j->has_stash) {
-      g_free(store->stash);
-      store->stash = g_strdup(j->stash);
-    }
-    if (!msvm_store_save(store, error))
-      return FALSE;
-    did = TRUE;
-  }
+  if (j->open && !roll_forward_journal(ctx, &did, error))
+    return FALSE;
   if (!ctx->active && store->current != 0) {
     gboolean moved = FALSE;
     if (!msvm_store_locate_state(store, ctx->state_dir, &moved, error)) {
