@@ -24,8 +24,9 @@ HOOK_NS=urn:x-msvm-security:domain:1
 # namespace with /var/lib on a tmpfs (see above).  Call it first.
 hook_ns_enter() {
   if [ "$(id -u)" -eq 0 ] && [ -z "${MSVM_HOOK_TEST_NS:-}" ]; then
-    if ! command -v unshare >/dev/null; then
-      echo "1..0 # SKIP unshare (util-linux) is needed to keep the test off /var/lib"
+    if ! command -v unshare >/dev/null ||
+       ! unshare --mount --propagation private -- true 2>/dev/null; then
+      echo "1..0 # SKIP a private mount namespace (unshare) is needed to keep the test off /var/lib"
       exit 0
     fi
     MSVM_HOOK_TEST_NS=1 exec unshare --mount --propagation private -- bash "$0" "$@"
