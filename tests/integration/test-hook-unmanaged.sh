@@ -68,6 +68,18 @@ for op in "${HOOK_OPERATIONS[@]}"; do
   hook_quiet "unmanaged guest, $1 $2: exit 0, no output"
 done
 tap_is "$(hook_listing)" "$before" "unmanaged guest: no file touched by any operation"
+# Traced: after the dynamic loader's libc, nothing but standard input is read.
+if command -v strace >/dev/null; then
+  HOOK_WRAP=(strace -qq -e trace=%file,%desc -o "$WORK/strace.log")
+  hook_run -- plain prepare begin "$WORK/plain.xml"
+  HOOK_WRAP=()
+  touched=$(grep -E '(open|openat|stat|newfstatat|access|mkdir|unlink|rename|creat)\(' \
+      "$WORK/strace.log" | grep -v -e '/etc/ld.so.preload' -e '/etc/ld.so.cache' \
+      -e 'libc.so.6' -e 'newfstatat([0-9]*, ""' -e '^execve')
+  tap_is "$touched" "" "unmanaged guest (traced): no file opened or looked at, only standard input read"
+else
+  tap_skip "strace is not installed: no syscall trace of the unmanaged path"
+fi
 
 # --- malformed or odd input of a guest that is not managed ------------------
 head -c 65536 /dev/urandom | tr -d '\0' >"$WORK/garbage"
