@@ -118,6 +118,11 @@ hook_domain_xml() {
 
 hook_uuid() { cat /proc/sys/kernel/random/uuid; }
 
+# strace installed and allowed to trace here (ptrace may be forbidden).
+hook_have_strace() {
+  command -v strace >/dev/null && strace -qq -o /dev/null true 2>/dev/null
+}
+
 # The operations libvirt runs hooks for (docs/hooks.rst), with their
 # suboperation.
 HOOK_OPERATIONS=(

@@ -69,7 +69,7 @@ for op in "${HOOK_OPERATIONS[@]}"; do
 done
 tap_is "$(hook_listing)" "$before" "unmanaged guest: no file touched by any operation"
 # Traced: after the dynamic loader's libc, nothing but standard input is read.
-if command -v strace >/dev/null; then
+if hook_have_strace; then
   HOOK_WRAP=(strace -qq -e trace=%file,%desc -o "$WORK/strace.log")
   hook_run -- plain prepare begin "$WORK/plain.xml"
   HOOK_WRAP=()
@@ -78,7 +78,7 @@ if command -v strace >/dev/null; then
       -e 'libc.so.6' -e 'newfstatat([0-9]*, ""' -e '^execve')
   tap_is "$touched" "" "unmanaged guest (traced): no file opened or looked at, only standard input read"
 else
-  tap_skip "strace is not installed: no syscall trace of the unmanaged path"
+  tap_skip "strace is not installed or cannot trace here: no syscall trace of the unmanaged path"
 fi
 
 # --- malformed or odd input of a guest that is not managed ------------------
