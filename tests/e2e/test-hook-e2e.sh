@@ -65,12 +65,9 @@ hook_install() {
     touch -d "@$(($(date +%s) - 5))" "$HOOK_DST.tmp.$$" &&
     mv -f "$HOOK_DST.tmp.$$" "$HOOK_DST" || e2e_bail "cannot install the hook at $HOOK_DST"
 }
-trap hook_remove EXIT
-hook_install
-
-e2e_init
 # e2e_init's trap stops the daemon; the hook goes first (domains destroyed
-# while it is still there, so their release hooks run normally).
+# while it is still there, so their release hooks run normally), still under
+# the harness's run lock, so no other e2e daemon ever starts with it.
 hook_e2e_cleanup() {
   local rc=$? d
   for d in "${E2E_DOMAINS[@]}"; do e2e_virsh destroy "$d" >/dev/null 2>&1; done
@@ -78,6 +75,20 @@ hook_e2e_cleanup() {
   (exit $rc)
   e2e_cleanup
 }
+# Installed under the run lock, right before the daemon starts
+# (E2E_BEFORE_DAEMON); a harness without that hook point gets it before
+# e2e_init.
+hook_install_locked() {
+  hook_install
+  trap hook_e2e_cleanup EXIT
+}
+if grep -q E2E_BEFORE_DAEMON "$(dirname "$0")/lib-e2e.sh"; then
+  E2E_BEFORE_DAEMON=hook_install_locked
+else
+  trap hook_remove EXIT
+  hook_install
+fi
+e2e_init
 trap hook_e2e_cleanup EXIT
 
 e2e_need_cmds set-security-policy job restore-last-known-good-key-protector
