@@ -803,7 +803,6 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
       MsvmGeneration *tgt = msvm_store_get_generation(store, p.target);
       if (p.new_generation || !msvm_virt_secret_exists(svc->conn, tgt->secret_uuid)) {
         if (!define_generation_secret(&ctx, tgt, error)) {
-          g_autoptr(MsvmStore) reload = NULL;
           /* undo the journal: nothing was defined */
           if (p.new_generation)
             msvm_store_drop_generation(store, p.target);

@@ -211,41 +211,14 @@ make_key(const MsvmStore *store, guint number, MsvmStateKey *key, char **ret_pas
   return TRUE;
 }
 
-/* A re-key killed after its directory swap leaves the side directory
- * "<parent>/.<name>.msvm-rekey" holding the old-key copy: garbage (the
- * engine deletes it first on its next run), removed here too so that no
- * copy under a retired passphrase stays behind.  Skipped while another
- * re-key holds its .lock. */
+/* A re-key killed after its directory swap leaves the side directory with
+ * the old-key copy: remove it (under swtpm's lock, like a re-key; skipped
+ * while swtpm or another re-key runs) so that no copy under a retired
+ * passphrase stays behind. */
 static void
 remove_rekey_leftover(const char *state_dir)
 {
-  g_autofree char *parent = g_path_get_dirname(state_dir);
-  g_autofree char *base = g_path_get_basename(state_dir);
-  g_autofree char *side = g_strdup_printf("%s/.%s.msvm-rekey", parent, base);
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-  struct stat st;
-  int dfd, lfd;
-  g_autoptr(GDir) d = NULL;
-  const char *name;
-
-  if (lstat(side, &st) < 0 || !S_ISDIR(st.st_mode))
-    return;
-  dfd = open(side, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0)
-    return;
-  lfd = openat(dfd, ".lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (lfd >= 0 && fcntl(lfd, F_OFD_SETLK, &fl) < 0) {
-    close(lfd);
-    close(dfd);
-    return; /* a re-key is running */
-  }
-  d = g_dir_open(side, 0, NULL);
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL)
-    (void)unlinkat(dfd, name, 0);
-  if (lfd >= 0)
-    close(lfd);
-  close(dfd);
-  (void)rmdir(side);
+  (void)msvm_rekey_remove_leftover(state_dir, NULL);
 }
 
 static gboolean

@@ -464,8 +464,16 @@ test_leftovers(Fixture *f, gconstpointer data)
   side_file = g_build_filename(side, "tpm2-00.permall", NULL);
   g_assert_cmpint(g_mkdir(side, 0700), ==, 0);
   g_assert_true(g_file_set_contents(side_file, "old key copy", -1, NULL));
-  g_assert_true(msvm_store_locate_state(store, state_dir, &changed, &error));
-  g_assert_no_error(error);
+  {
+    g_autofree char *lock = g_build_filename(state_dir, ".lock", NULL);
+    g_autofree char *side_lock = g_build_filename(side, ".lock", NULL);
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(lock, "", 0, NULL));
+    g_assert_true(g_file_set_contents(side_lock, "", 0, NULL));
+  }
+  /* (this state directory has no permall, so it opens under nothing) */
+  g_assert_false(msvm_store_locate_state(store, state_dir, &changed, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
   g_assert_false(changed);
   g_assert_false(g_file_test(side, G_FILE_TEST_EXISTS));
 }
