@@ -152,11 +152,12 @@ module_path(void)
 /* Without the second stage nothing can be checked: fail the operations that
  * guard something (prepare, migrate, restore), let the others through. */
 static int
-module_failure(const char *op, const char *what)
+module_failure(const char *op, const char *what, int reinstall)
 {
   int guarding = op != NULL && (strcmp(op, "prepare") == 0 || strcmp(op, "migrate") == 0 ||
                                 strcmp(op, "restore") == 0);
-  fprintf(stderr, "msvm-security-hook: %s; reinstall msvm-security\n", what);
+  fprintf(stderr, "msvm-security-hook: %s%s\n", what,
+          reinstall ? "; reinstall msvm-security" : "");
   return guarding ? 1 : 0;
 }
 
@@ -180,29 +181,29 @@ main(int argc, char **argv)
     /* Cannot see the guest: it may be managed, so guard as if it were. */
     snprintf(msg, sizeof(msg), "cannot read the domain XML on standard input: %s",
              strerror(errno));
-    return module_failure(op, msg);
+    return module_failure(op, msg, 0);
   }
   if (xml == NULL) {
     snprintf(msg, sizeof(msg), "the domain XML of a managed guest is larger than %u bytes",
              HOOK_MAX_INPUT);
-    return module_failure(op, msg);
+    return module_failure(op, msg, 0);
   }
 
   path = module_path();
   if (!trusted_path(path)) {
     snprintf(msg, sizeof(msg),
              "%s is missing, or writable by or owned by another user than root", path);
-    return module_failure(op, msg);
+    return module_failure(op, msg, 1);
   }
   mod = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (mod == NULL) {
     snprintf(msg, sizeof(msg), "cannot load %s: %s", path, dlerror());
-    return module_failure(op, msg);
+    return module_failure(op, msg, 1);
   }
   run = (MsvmHookRunFunc)dlsym(mod, MSVM_HOOK_RUN_SYMBOL);
   if (run == NULL) {
     snprintf(msg, sizeof(msg), "%s has no %s", path, MSVM_HOOK_RUN_SYMBOL);
-    return module_failure(op, msg);
+    return module_failure(op, msg, 1);
   }
   return run(argc, argv, xml, len);
 }

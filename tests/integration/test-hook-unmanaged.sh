@@ -113,6 +113,14 @@ hook_quiet "unmanaged 20 MiB XML: exit 0, no output"
 { cat "$WORK/big.xml"; echo "<!-- $HOOK_NS -->"; } >"$WORK/big-managed.xml"
 hook_run -- big prepare begin "$WORK/big-managed.xml"
 hook_refused "20 MiB XML with the namespace at its end: prepare refused" "larger than"
+# The namespace across the point where the hook stops keeping the input.
+for off in 1 10 27; do
+  { head -c $((16 * 1024 * 1024 - off)) /dev/zero | tr '\0' ' '; printf '%s' "$HOOK_NS"
+    head -c 1000000 /dev/zero | tr '\0' ' '; } >"$WORK/straddle.xml"
+  hook_run -- big prepare begin "$WORK/straddle.xml"
+  hook_refused "namespace straddling the 16 MiB mark (-$off): still found" "larger than"
+done
+rm -f "$WORK/straddle.xml"
 hook_run -- big started begin "$WORK/big-managed.xml"
 tap_is "$HOOK_RC" 0 "20 MiB XML with the namespace: started still exits 0"
 tap_is "$(hook_listing)" "$before" "odd inputs: no file touched"
