@@ -242,6 +242,17 @@ tap_is "$(show)" "current=2 state=2 lkg=1 lkg-from-start=0 journal=1" \
 opens_copy 2
 tap_ok $? "  ... swtpm opens it under generation 2 with the data"
 
+# --- the environment is not where the store is found ----------------------------
+new_vm
+read -r SEC2 JOB2 < <("$TOOL" pending "$STORE_ROOT" "$UUID")
+mkdir -p "$WORK/evil-home"
+hook_domain_xml "$WORK/env.xml" envvm "$UUID" "$SEC2"
+hook_run HOME="$WORK/evil-home" XDG_DATA_HOME="$WORK/evil-home" USER=nobody LOGNAME=nobody \
+  -- envvm prepare begin "$WORK/env.xml"
+hook_quiet "HOME, USER and XDG_DATA_HOME pointing elsewhere: prepare still finds the store"
+tap_is "$(job_line "$JOB2")" "7 0" "  ... and finishes the job there"
+tap_is "$(find "$WORK/evil-home" -mindepth 1 | wc -l)" 0 "  ... nothing is created under the fake HOME"
+
 # --- the libtpms check runs in a forked child, no helper is executed ----------
 if hook_have_strace; then
   new_vm

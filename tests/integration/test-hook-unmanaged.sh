@@ -54,6 +54,13 @@ needed=$(readelf -d "$HOOK" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
   grep -v '^lib\(a\|ub\|l\|t\)san\.so' | tr '\n' ' ')
 tap_is "$needed" "libc.so.6 " "the hook executable needs libc alone (got: $needed)"
 
+module_needed=$(readelf -d "$MSVM_BUILDDIR/hooks/msvm-security-hook-module.so" |
+  sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+case "$module_needed" in
+  *libvirt*) tap_ok 1 "the second stage does not link libvirt (needs: $module_needed)" ;;
+  *) tap_ok 0 "the second stage does not link libvirt (needs: $module_needed)" ;;
+esac
+
 # --- an unmanaged guest, with a store entry and a state of its own ---------
 UUID=$(hook_uuid)
 mkdir -p "$STORE_ROOT/$UUID" "$SWTPM_ROOT/$UUID/tpm2"
