@@ -102,7 +102,7 @@ msvm_hook_check_loaded(uid_t uid, GError **error)
   struct stat st;
   double start = 0, mtime;
 
-  if (stat(hook, &st) < 0 || !S_ISREG(st.st_mode)) {
+  if (lstat(hook, &st) < 0 || !S_ISREG(st.st_mode)) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_SUPPORTED,
                 "--defer needs the msvm-security hook, and %s is not installed", hook);
     return FALSE;
