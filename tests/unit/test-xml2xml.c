@@ -683,13 +683,19 @@ virsh(const char *root, const char *command, char **ret_out)
   g_ptr_array_add(argv, uri);
   g_ptr_array_add(argv, (char *)command);
   g_ptr_array_add(argv, NULL);
+  g_autofree char *out = NULL;
+
+  /* stdout is always captured: anything virsh printed to ours would break
+   * the TAP stream. */
   g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, (char **)envp, G_SPAWN_DEFAULT,
-                             NULL, NULL, ret_out, &err, &status, &error));
+                             NULL, NULL, &out, &err, &status, &error));
   g_assert_no_error(error);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     g_test_message("virsh %s failed: %s", command, err);
     return FALSE;
   }
+  if (ret_out != NULL)
+    *ret_out = g_steal_pointer(&out);
   return TRUE;
 }
 
