@@ -62,6 +62,12 @@ e2e_tap() {           # e2e_tap RC DESCRIPTION [DIRECTIVE]
   local rc=$1 desc=$2 dir=${3:-}
   [ "$rc" -ne 0 ] && [ -n "$E2E_TODO" ] && [ -z "$dir" ] && dir="TODO $E2E_TODO"
   E2E_TAP_N=$((E2E_TAP_N + 1))
+  local now
+  now=$(date +%s.%N)
+  [ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ] &&
+    awk -v a="${E2E_T_LAST:-$now}" -v b="$now" -v d="$desc" 'BEGIN { printf "%6.1f %s\n", b - a, d }' \
+      >>"$E2E_TMP/timing"
+  E2E_T_LAST=$now
   desc=${desc//#/\\#}
   if [ "$rc" -eq 0 ]; then
     echo "ok $E2E_TAP_N - $desc${dir:+ # $dir}"
@@ -125,6 +131,11 @@ e2e_bail() {
 }
 
 e2e_done() {
+  if [ -f "$E2E_TMP/timing" ]; then
+    e2e_diag "total $(awk -v a="$E2E_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')s" \
+      "(lock wait ${E2E_LOCK_WAITED:-0}s); slowest steps (seconds):"
+    e2e_diag "$(sort -rn "$E2E_TMP/timing" | head -n 5)"
+  fi
   echo "1..$E2E_TAP_N"
   [ "$E2E_TAP_FAILED" -eq 0 ]
   exit $?
@@ -290,7 +301,11 @@ e2e_init() {
   # One run at a time per user (the daemon user's home is shared).
   E2E_LOCK_FILE=/tmp/msvm-e2e-$(id -u)-$E2E_UID.lock
   exec 9>>"$E2E_LOCK_FILE"
+  local t_lock=$SECONDS
   flock -w "${E2E_LOCK_WAIT:-1200}" 9 || e2e_bail "another e2e run holds $E2E_LOCK_FILE"
+  E2E_LOCK_WAITED=$((SECONDS - t_lock))
+  E2E_T0=$(date +%s.%N)
+  E2E_T_LAST=$E2E_T0
 
   # Leftovers of a run that was killed: its runtime dir is recorded here.
   E2E_STATE_FILE=/tmp/msvm-e2e-$(id -u)-$E2E_UID.state
@@ -320,6 +335,13 @@ e2e_init() {
   e2e_as_user test -x "$E2E_CLI" ||
     e2e_skip_all "user $E2E_USER cannot execute $E2E_CLI (build in a directory others can read)"
 
+  # A test that must prepare something before the daemon starts (e.g. put a
+  # hook in place: daemons read hooks only when they start) names a function
+  # here; it runs under the run lock, after the leftovers were cleaned.
+  if [ -n "${E2E_BEFORE_DAEMON:-}" ]; then
+    "$E2E_BEFORE_DAEMON" || e2e_bail "$E2E_BEFORE_DAEMON failed"
+  fi
+
   # The daemon. fd 9 (the run lock) is not inherited.
   e2e_user_env
   if [ "$E2E_ROOT_MODE" = 1 ]; then
@@ -341,6 +363,13 @@ e2e_init() {
     e2e_diag "$(cat "$E2E_TMP/libvirtd.log")"
     e2e_bail "the libvirt session daemon did not start"
   fi
+  # libvirt's qemu hooks (SYSCONFDIR/libvirt/hooks, session daemons too) in
+  # force for this daemon: some expectations differ with the project's hook.
+  E2E_HOOK_LOADED=0
+  local h
+  for h in /etc/libvirt/hooks/qemu /etc/libvirt/hooks/qemu.d/*; do
+    [ -f "$h" ] && [ -x "$h" ] && E2E_HOOK_LOADED=1
+  done
   return 0
 }
 
@@ -388,17 +417,21 @@ e2e_swtpm_running() {  # e2e_swtpm_running NAME
 
 # e2e_boot NAME: start, check it runs with its swtpm, destroy. "Boots" means
 # QEMU started with the vTPM (there is no guest OS to wait for).
+# E2E_BOOT_PAUSED=1: start --paused, cheaper under TCG (no firmware runs);
+# QEMU still initializes the vTPM, so swtpm must open the state (a wrong key
+# fails the start with "TPM result for CMD_INIT").
 E2E_LAST_BOOT_SECONDS=
 e2e_boot() {
-  local name=$1 t0 t1 rc=0
+  local name=$1 t0 t1 rc=0 want=running paused=()
+  [ "${E2E_BOOT_PAUSED:-0}" = 1 ] && paused=(--paused) want=paused
   t0=$(date +%s.%N)
-  if ! e2e_virsh start "$name"; then
+  if ! e2e_virsh start "$name" "${paused[@]}"; then
     return 1
   fi
   t1=$(date +%s.%N)
   E2E_LAST_BOOT_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   echo "started in ${E2E_LAST_BOOT_SECONDS}s"
-  [ "$(e2e_domstate "$name")" = running ] || { echo "not running after start"; rc=1; }
+  [ "$(e2e_domstate "$name")" = "$want" ] || { echo "not $want after start"; rc=1; }
   if [ $rc = 0 ] && e2e_virsh dumpxml "$name" | grep -q '<tpm '; then
     e2e_swtpm_running "$name" || { echo "no swtpm running for $name"; rc=1; }
   fi
