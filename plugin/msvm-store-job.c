@@ -281,7 +281,7 @@ msvm_store_locate_state(MsvmStore *store, const char *state_dir, gboolean *ret_c
 }
 
 gboolean
-msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
+msvm_store_rekey_to_current(MsvmStore *store, const char *state_dir, GError **error)
 {
   MsvmStateKey old_key, new_key;
   char *old_pass = NULL, *new_pass = NULL;
@@ -289,18 +289,12 @@ msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
   struct stat st;
   gboolean ok;
 
-  if (store->current == 0 || store->state == store->current) {
-    if (store->current != 0 && msvm_store_has_open_jobs(store)) {
-      msvm_store_finish_jobs(store, NULL);
-      return msvm_store_save(store, error);
-    }
-    return TRUE;
-  }
+  if (store->current == 0 || store->state == store->current)
+    return TRUE; /* nothing to do; never re-key to plaintext */
   if (lstat(state_dir, &st) < 0 && errno == ENOENT) {
     /* No TPM yet: libvirt creates it encrypted under `current` at the first start. */
     store->state = store->current;
-    msvm_store_finish_jobs(store, NULL);
-    return msvm_store_save(store, error);
+    return TRUE;
   }
   if (!make_key(store, store->state, &old_key, &old_pass, &old_len, error))
     return FALSE;
@@ -309,7 +303,7 @@ msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
     return FALSE;
   }
   ok = msvm_rekey_state_dir(state_dir, &old_key, &new_key, error);
-  if (!ok) {
+  if (!ok && !g_error_matches(*error, MSVM_ERROR, MSVM_RC_IN_USE)) {
     /* Perhaps an earlier run re-keyed and died before recording it. */
     g_autoptr(GError) e = NULL;
     if (msvm_state_dir_check(state_dir, &new_key, &e)) {
@@ -320,12 +314,25 @@ msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
   msvm_passphrase_free(old_pass, old_len);
   msvm_passphrase_free(new_pass, new_len);
   if (!ok) {
-    g_prefix_error(error, "re-keying the vTPM state %s: ", state_dir);
+    g_prefix_error(error, "re-keying the vTPM state %s from key protector generation %u to %u: ",
+                   state_dir, store->state, store->current);
     return FALSE;
   }
   remove_rekey_leftover(state_dir);
   msvm_fault_point("after-rekey");
   store->state = store->current;
+  return TRUE;
+}
+
+gboolean
+msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error)
+{
+  if (store->current == 0)
+    return TRUE;
+  if (store->state == store->current && !msvm_store_has_open_jobs(store))
+    return TRUE;
+  if (!msvm_store_rekey_to_current(store, state_dir, error))
+    return FALSE;
   msvm_store_finish_jobs(store, NULL);
   return msvm_store_save(store, error);
 }

@@ -222,6 +222,14 @@ char *msvm_job_id_from_reference(const char *ref);
  * the hook at "prepare begin".  The caller holds the lock. */
 gboolean msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error);
 
+/* The re-key part of msvm_store_finish_rekey(), shared with the hook: when
+ * `state` differs from `current` (not 0), re-key @state_dir to `current`
+ * (a directory swapped by an earlier, killed run is recognised), delete an
+ * old-key leftover, and set `state` in memory -- the caller closes the jobs
+ * and saves.  A missing @state_dir just moves `state`.  On failure nothing
+ * changed; MSVM_RC_IN_USE when swtpm holds the state. */
+gboolean msvm_store_rekey_to_current(MsvmStore *store, const char *state_dir, GError **error);
+
 /* Check that the state at @state_dir opens under the `state` generation; if
  * it does not (a save image or snapshot restored with --force, a state put
  * back from a backup), find the generation it opens under (plaintext
