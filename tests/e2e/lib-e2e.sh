@@ -298,9 +298,11 @@ e2e_init() {
   E2E_STORE=$E2E_HOME/.local/share/msvm-security
   E2E_SWTPM_DIR=$E2E_HOME/.config/libvirt/qemu/swtpm
 
-  # One run at a time per user (the daemon user's home is shared).
-  E2E_LOCK_FILE=/tmp/msvm-e2e-$(id -u)-$E2E_UID.lock
-  exec 9>>"$E2E_LOCK_FILE"
+  # One run at a time per daemon user (its home is shared), whether started
+  # by root or by that user: root makes the lock file writable for the user.
+  E2E_LOCK_FILE=/tmp/msvm-e2e-$E2E_UID.lock
+  exec 9>>"$E2E_LOCK_FILE" || e2e_bail "cannot open $E2E_LOCK_FILE"
+  [ "$E2E_ROOT_MODE" = 1 ] && chmod 0666 "$E2E_LOCK_FILE" 2>/dev/null
   local t_lock=$SECONDS
   flock -w "${E2E_LOCK_WAIT:-1200}" 9 || e2e_bail "another e2e run holds $E2E_LOCK_FILE"
   E2E_LOCK_WAITED=$((SECONDS - t_lock))
