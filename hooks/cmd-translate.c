@@ -26,80 +26,10 @@
 #include "msvm-domain.h"
 #include "msvm-error.h"
 #include "msvm-fault.h"
+#include "msvm-file.h"
 #include "msvm-instance.h"
 
 #define DOMAIN_XML_MAX (16u * 1024u * 1024u)
-
-static gboolean
-fsync_dir_of(const char *path, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname(path);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int rc;
-
-  if (fd < 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot open %s: %s", dir, g_strerror(errno));
-    return FALSE;
-  }
-  msvm_fault_point("translate-stash-fsync-dir");
-  rc = fsync(fd);
-  close(fd);
-  if (rc < 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot sync %s: %s", dir, g_strerror(errno));
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* Write @text to @path atomically: temporary file beside it (0600), fsync,
- * rename, fsync of the directory. */
-static gboolean
-write_stash(const char *path, const char *text, GError **error)
-{
-  g_autofree char *tmp = g_strdup_printf("%s.tmp.%d", path, (int)getpid());
-  gsize len = strlen(text), done = 0;
-  int fd;
-
-  msvm_fault_point("translate-stash-create");
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    g_set_error(error, MSVM_ERROR, errno == EACCES ? MSVM_RC_ACCESS_DENIED : MSVM_RC_FAILED,
-                "cannot create %s: %s", tmp, g_strerror(errno));
-    return FALSE;
-  }
-  msvm_fault_point("translate-stash-write");
-  while (done < len) {
-    ssize_t n = write(fd, text + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int saved = errno;
-      close(fd);
-      unlink(tmp);
-      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot write %s: %s", tmp,
-                  g_strerror(saved));
-      return FALSE;
-    }
-    done += (gsize)n;
-  }
-  msvm_fault_point("translate-stash-fsync");
-  if (fsync(fd) < 0 || close(fd) < 0) {
-    int saved = errno;
-    unlink(tmp);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot sync %s: %s", tmp,
-                g_strerror(saved));
-    return FALSE;
-  }
-  msvm_fault_point("translate-stash-rename");
-  if (rename(tmp, path) < 0) {
-    int saved = errno;
-    unlink(tmp);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot rename %s to %s: %s", tmp, path,
-                g_strerror(saved));
-    return FALSE;
-  }
-  return fsync_dir_of(path, error);
-}
 
 static gboolean
 remove_stash(const char *path, GError **error)
@@ -112,7 +42,10 @@ remove_stash(const char *path, GError **error)
                 g_strerror(errno));
     return FALSE;
   }
-  return fsync_dir_of(path, error);
+  {
+    g_autofree char *dir = g_path_get_dirname(path);
+    return msvm_fsync_dir(dir, error);
+  }
 }
 
 /* The stash file's text, NULL when it does not exist. */
@@ -240,7 +173,7 @@ msvm_cmd_translate(MsvmCli *cli, int argc, char **argv)
     return report_failure(cli, error);
   }
   if (stash_path != NULL) {
-    if (stash_out != NULL ? !write_stash(stash_path, stash_out, &error)
+    if (stash_out != NULL ? !msvm_atomic_write(stash_path, stash_out, strlen(stash_out), 0600, &error)
                           : !remove_stash(stash_path, &error))
       return report_failure(cli, error);
   }

@@ -17,6 +17,8 @@
 
 #include <glib.h>
 
+#include "msvm-file.h"
+
 G_BEGIN_DECLS
 
 /* Largest key protector or policy accepted, in bytes. */
@@ -144,9 +146,6 @@ gboolean msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **re
  * before each step).  Creates the seed first when there is none. */
 gboolean msvm_store_save(MsvmStore *store, GError **error);
 
-/* Atomic whole-file replace with mode @mode (fault points before each step). */
-gboolean msvm_atomic_write(const char *path, const void *data, gsize len, mode_t mode,
-                           GError **error);
 
 /* --- generations -------------------------------------------------------- */
 
