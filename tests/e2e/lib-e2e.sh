@@ -305,6 +305,10 @@ e2e_init() {
   [ "$E2E_ROOT_MODE" = 1 ] && chmod 0666 "$E2E_LOCK_FILE" 2>/dev/null
   local t_lock=$SECONDS
   flock -w "${E2E_LOCK_WAIT:-1200}" 9 || e2e_bail "another e2e run holds $E2E_LOCK_FILE"
+  # Checkouts of this harness before 624fea9 lock /tmp/msvm-e2e-<runner uid>-<uid>.lock:
+  # hold that one too, so that an older clone running at the same time waits.
+  exec 8>>"/tmp/msvm-e2e-$(id -u)-$E2E_UID.lock" &&
+    flock -w "${E2E_LOCK_WAIT:-1200}" 8 || e2e_bail "another e2e run holds the old lock"
   E2E_LOCK_WAITED=$((SECONDS - t_lock))
   E2E_T0=$(date +%s.%N)
   E2E_T_LAST=$E2E_T0
@@ -349,10 +353,10 @@ e2e_init() {
   if [ "$E2E_ROOT_MODE" = 1 ]; then
     (cd "$E2E_WORK" && exec setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups \
        env -i "${E2E_ENV[@]}" libvirtd --timeout "${E2E_DAEMON_IDLE:-120}") \
-       >"$E2E_TMP/libvirtd.log" 2>&1 9>&- &
+       >"$E2E_TMP/libvirtd.log" 2>&1 8>&- 9>&- &
   else
     (cd "$E2E_WORK" && exec env -i "${E2E_ENV[@]}" libvirtd --timeout "${E2E_DAEMON_IDLE:-120}") \
-       >"$E2E_TMP/libvirtd.log" 2>&1 9>&- &
+       >"$E2E_TMP/libvirtd.log" 2>&1 8>&- 9>&- &
   fi
   E2E_DAEMON_PID=$!
   local i
