@@ -106,6 +106,26 @@ e2e_is "$ADD_RESULT" 0 "e2e-ow1: add_vtpm(shielded=False) succeeds"
 e2e_ok "e2e-ow1: is_secure_vm() is true" is_secure_vm e2e-ow1
 e2e_ok "e2e-ow1: boots" e2e_boot e2e-ow1
 
+# --- the other shapes clients send, re-applying the same settings: each
+# answers 0 and leaves the definition as it was (idempotent)
+e2e_virsh dumpxml --inactive --security-info e2e-ow1 >"$E2E_TMP/ow1.before"
+u1=$(e2e_virsh domuuid e2e-ow1)
+iconv -f UTF-16 -t UTF-8 "$E2E_LIB_DIR/samples/minimal-utf16le.xml" |
+  sed "s/5F2B7A1C-3D4E-4F60-8A9B-0C1D2E3F4A5B/${u1^^}/I" | iconv -f UTF-8 -t UTF-16LE |
+  { printf '\xff\xfe'; cat; } >"$E2E_WORK/ow1-utf16.xml"
+e2e_give "$E2E_WORK/ow1-utf16.xml"
+e2e_sample "$E2E_WORK/ow1.mof" shielded.mof "$u1" ShieldingRequested=FALSE
+e2e_sample "$E2E_WORK/ow1-lower.xml" minimal.xml "$u1"
+sed -i "s/Microsoft:${u1^^}/Microsoft:${u1,,}/" "$E2E_WORK/ow1-lower.xml"
+for f in ow1-utf16.xml ow1.mof ow1-lower.xml; do
+  e2e_call R modify-security-settings --settings "$f"
+  e2e_ok "e2e-ow1: ModifySecuritySettings with $f answers 0" e2e_rv_is R 0
+done
+e2e_ok "e2e-ow1: ... and the definition is as it was" eval \
+  "e2e_virsh dumpxml --inactive --security-info e2e-ow1 | diff -u $E2E_TMP/ow1.before -"
+e2e_ok "e2e-ow1: get-security-settings --domain with the upper-case UUID" \
+  eval "e2e_cli get-security-settings --domain ${u1^^} >/dev/null"
+
 # --- shielded UEFI VM
 e2e_define_vm e2e-ow2 uefi notpm
 add_vtpm e2e-ow2 "$E2E_UUID" TRUE

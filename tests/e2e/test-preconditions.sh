@@ -84,6 +84,22 @@ refused 32773 "InstanceID and --domain name different VMs" "$vm" "$u" \
 refused 32770 "a remote URI" "$vm" "$u" \
   --connect qemu+ssh://e2e.invalid/session modify-security-settings --settings s.xml
 
+head -c 5000000 /dev/zero | tr '\0' ' ' >"$E2E_WORK/big.xml"
+cat "$E2E_WORK/s.xml" >>"$E2E_WORK/big.xml"
+e2e_give "$E2E_WORK/big.xml"
+refused 32773 "a settings instance over the size limit (5 MB)" "$vm" "$u" \
+  modify-security-settings --settings big.xml
+head -c 3000 /dev/urandom >"$E2E_WORK/garbage.xml"
+e2e_give "$E2E_WORK/garbage.xml"
+e2e_snapshot "$vm" "$u" "$E2E_TMP/before"
+e2e_call R modify-security-settings --settings garbage.xml
+e2e_ok "random bytes as the instance: a documented failure (${R_RV:-none})" \
+  eval '[ "$R_EXIT" = 1 ] && [ "$R_RV" -ge 32768 ] && [ "$R_RV" -le 32778 ]'
+e2e_snapshot "$vm" "$u" "$E2E_TMP/after"
+e2e_ok "  ... and nothing changed" e2e_unchanged "$E2E_TMP/before" "$E2E_TMP/after"
+refused 32770 "a remote URI with a transport (qemu+tcp)" "$vm" "$u" \
+  --connect qemu+tcp://127.0.0.1/session modify-security-settings --settings s.xml
+
 # --- permission refused: the store is not readable by the caller (the
 # daemon user; this is why the harness never runs the client as root)
 chmod 000 "$E2E_STORE/$u"
@@ -138,6 +154,29 @@ refused 32775 "TpmEnabled with no protector" e2e-pre-bare "$ubare" \
 e2e_settings "$E2E_WORK/bare-enc.xml" "$ubare" EncryptStateAndVmMigrationTraffic=TRUE
 refused 32775 "EncryptStateAndVmMigrationTraffic with no protector" e2e-pre-bare "$ubare" \
   modify-security-settings --settings bare-enc.xml
+
+# --- a TPM 1.2
+e2e_define_vm e2e-pre-tpm12 uefi notpm \
+  "<tpm model='tpm-tis'><backend type='emulator' version='1.2'/></tpm>"
+u12=$E2E_UUID
+e2e_sample "$E2E_WORK/t12.xml" wmi-cimdtd20.xml "$u12"
+refused 32775 "a VM with a TPM 1.2" e2e-pre-tpm12 "$u12" \
+  set-security-policy --settings t12.xml --policy pol
+
+# --- a transient domain (running, since that is all it can be)
+e2e_define_vm e2e-pre-transient uefi notpm
+ut=$E2E_UUID
+e2e_virsh dumpxml e2e-pre-transient >"$E2E_WORK/transient.xml"
+e2e_give "$E2E_WORK/transient.xml"
+e2e_virsh undefine --nvram e2e-pre-transient >/dev/null
+if e2e_virsh create transient.xml >/dev/null 2>"$E2E_TMP/create.err"; then
+  e2e_sample "$E2E_WORK/tr.xml" wmi-cimdtd20.xml "$ut"
+  refused 32775 "a transient domain" e2e-pre-transient "$ut" \
+    set-security-policy --settings tr.xml --policy pol
+  e2e_virsh destroy e2e-pre-transient >/dev/null
+else
+  e2e_skip "a transient domain: 32775" "virsh create failed: $(head -n1 "$E2E_TMP/create.err")"
+fi
 
 # --- nova's guest
 nova="<metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'><nova:name>e2e</nova:name></nova:instance></metadata>"
