@@ -11,6 +11,7 @@
 
 #include "msvm-cli.h"
 #include "msvm-error.h"
+#include "msvm-cli-service.h"
 #include "msvm-security.h"
 
 int
@@ -40,7 +41,7 @@ msvm_cmd_get_security_settings(MsvmCli *cli, int argc, char **argv)
   else if (format != NULL && strcmp(format, "cim-xml") != 0)
     return msvm_cli_usage_error(cli, "--format is cim-xml or mof, not '%s'", format);
 
-  svc = msvm_service_open(cli->connect_uri, &error);
+  svc = msvm_cli_open_service(cli, &error);
   if (svc == NULL || !msvm_service_get_security_settings(svc, domain, fmt, &text, &error))
     return msvm_cli_report_error(cli, error);
   {

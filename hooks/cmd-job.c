@@ -19,6 +19,7 @@
 
 #include "msvm-cli.h"
 #include "msvm-error.h"
+#include "msvm-cli-service.h"
 #include "msvm-security.h"
 
 static const char *
@@ -205,7 +206,7 @@ msvm_cmd_job(MsvmCli *cli, int argc, char **argv)
     return msvm_cli_usage_error(cli, "unknown job command '%s'", sub);
   }
 
-  svc = msvm_service_open(cli->connect_uri, &error);
+  svc = msvm_cli_open_service(cli, &error);
   if (svc == NULL)
     return msvm_cli_report_error(cli, error);
 

@@ -19,6 +19,7 @@
 
 #include "msvm-cli.h"
 #include "msvm-error.h"
+#include "msvm-cli-service.h"
 #include "msvm-security.h"
 #include "msvm-settings.h"
 
@@ -214,7 +215,7 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
     opts.domain = o.domain;
     opts.flags = (o.defer ? MSVM_CALL_DEFER : 0) | (o.force ? MSVM_CALL_FORCE : 0);
 
-    svc = msvm_service_open(cli->connect_uri, &error);
+    svc = msvm_cli_open_service(cli, &error);
     if (svc == NULL)
       break;
     {

@@ -7,6 +7,7 @@
 
 #include "msvm-cli.h"
 #include "msvm-error.h"
+#include "msvm-cli-service.h"
 #include "msvm-security.h"
 
 int
@@ -32,7 +33,7 @@ msvm_cmd_recover(MsvmCli *cli, int argc, char **argv)
   if (domain == NULL)
     return msvm_cli_usage_error(cli, "--domain is required");
 
-  svc = msvm_service_open(cli->connect_uri, &error);
+  svc = msvm_cli_open_service(cli, &error);
   if (svc == NULL || !msvm_service_recover(svc, domain, &result, &error))
     return msvm_cli_report_error(cli, error);
   {

@@ -32,6 +32,8 @@ msvm_cli_parse(MsvmCli *cli, int *argc, char ***argv, const GOptionEntry *entrie
       "libvirt connection URI (default: libvirt's own default)", "URI" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &cli->json,
       "write one JSON object on standard output", NULL },
+    { "readonly", 'r', 0, G_OPTION_ARG_NONE, &cli->readonly,
+      "connect to libvirt read-only (changes then answer 32769)", NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;

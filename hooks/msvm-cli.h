@@ -20,6 +20,7 @@ G_BEGIN_DECLS
 typedef struct {
   char *connect_uri;   /* --connect, NULL for libvirt's default */
   gboolean json;       /* --json */
+  gboolean readonly;   /* --readonly: a read-only libvirt connection */
   const char *command; /* name of the command being run */
 } MsvmCli;
 

@@ -65,6 +65,11 @@ MSVM_PUBLIC void msvm_call_result_clear(MsvmCallResult *result);
  * name or a transport) are refused with 32770; permission refused is 32769;
  * no daemon 32777.  Installs a silent libvirt error handler. */
 MSVM_PUBLIC MsvmService *msvm_service_open(const char *uri, GError **error);
+/* The same over a read-only libvirt connection (virsh -r): the reading
+ * methods work; SetSecurityPolicy, SetKeyProtector, ModifySecuritySettings,
+ * RestoreLastKnownGoodKeyProtector and recover answer 32769 (Access Denied)
+ * and change nothing. */
+MSVM_PUBLIC MsvmService *msvm_service_open_read_only(const char *uri, GError **error);
 MSVM_PUBLIC void msvm_service_close(MsvmService *service);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmService, msvm_service_close)
 

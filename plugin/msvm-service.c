@@ -43,6 +43,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 struct _MsvmService {
   virConnectPtr conn;
   gboolean system;
+  gboolean read_only;     /* a read-only libvirt connection: changes answer 32769 */
   char *store_root;
 };
 
@@ -72,12 +73,13 @@ msvm_call_result_clear(MsvmCallResult *result)
   result->return_value = 0;
 }
 
-MSVM_PUBLIC MsvmService *
-msvm_service_open(const char *uri, GError **error)
+static MsvmService *
+service_open(const char *uri, gboolean read_only, GError **error)
 {
   g_autofree MsvmService *svc = g_new0(MsvmService, 1);
 
-  svc->conn = msvm_virt_connect(uri, &svc->system, error);
+  svc->read_only = read_only;
+  svc->conn = msvm_virt_connect(uri, read_only, &svc->system, error);
   if (svc->conn == NULL)
     return NULL;
   svc->store_root = msvm_store_root(svc->system, geteuid(), error);
@@ -86,6 +88,31 @@ msvm_service_open(const char *uri, GError **error)
     return NULL;
   }
   return g_steal_pointer(&svc);
+}
+
+MSVM_PUBLIC MsvmService *
+msvm_service_open(const char *uri, GError **error)
+{
+  return service_open(uri, FALSE, error);
+}
+
+MSVM_PUBLIC MsvmService *
+msvm_service_open_read_only(const char *uri, GError **error)
+{
+  return service_open(uri, TRUE, error);
+}
+
+/* A change needs a read-write connection: refuse before anything is read,
+ * locked or created. */
+static gboolean
+check_writable(MsvmService *svc, GError **error)
+{
+  if (!svc->read_only)
+    return TRUE;
+  g_set_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED,
+              "the libvirt connection is read-only: changing a VM's security settings or "
+              "key protector needs a read-write connection");
+  return FALSE;
 }
 
 MSVM_PUBLIC void
@@ -285,7 +312,7 @@ abandon_journal(VmCtx *ctx, const GError *why, GError **error)
 {
   MsvmStore *store = ctx->store;
   MsvmJournal *j = &store->journal;
-  g_autofree char *def_xml = msvm_virt_inactive_xml(ctx->dom, NULL);
+  g_autofree char *def_xml = msvm_virt_inactive_xml(ctx->dom, TRUE, NULL);
   g_autoptr(GPtrArray) named = g_ptr_array_new_with_free_func(g_free);
   MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
 
@@ -613,7 +640,7 @@ plan(VmCtx *ctx, Plan *p, GError **error)
   MsvmTranslateOptions topts = { 0 };
   const char *target_secret = NULL;
 
-  xml = msvm_virt_inactive_xml(ctx->dom, error);
+  xml = msvm_virt_inactive_xml(ctx->dom, TRUE, error);
   if (xml == NULL)
     return FALSE;
   doc = msvm_domain_parse(xml, strlen(xml), error);
@@ -743,6 +770,9 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   MsvmStoreJob *job = NULL;
   guint prev_current, prev_state;
   gboolean ok = FALSE;
+
+  if (!check_writable(svc, error))
+    return FALSE;
 
   if (!parse_settings(settings_data, settings_len, &settings, error))
     return FALSE;
@@ -979,7 +1009,7 @@ msvm_service_get_security_settings(MsvmService *svc, const char *domain,
   gboolean ok = FALSE;
 
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) &&
-      (xml = msvm_virt_inactive_xml(ctx.dom, error)) != NULL &&
+      (xml = msvm_virt_inactive_xml(ctx.dom, FALSE, error)) != NULL &&
       (doc = msvm_domain_parse(xml, strlen(xml), error)) != NULL &&
       msvm_domain_read_settings(doc, &s, error)) {
     *ret_text = format == MSVM_SETTINGS_FORMAT_MOF ? msvm_settings_format_mof(s)
@@ -997,6 +1027,8 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
   VmCtx ctx = { .lock_fd = -1 };
   gboolean ok = FALSE, did = FALSE;
 
+  if (!check_writable(svc, error))
+    return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) && vm_ctx_peek(&ctx, error)) {
     g_autofree char *vm_dir = g_build_filename(svc->store_root, ctx.uuid_str, NULL);
     if (!ctx.store->exists && g_file_test(vm_dir, G_FILE_TEST_IS_DIR)) {

@@ -94,7 +94,7 @@ msvm_virt_check_uri(const char *uri, GError **error)
 }
 
 virConnectPtr
-msvm_virt_connect(const char *uri, gboolean *ret_system, GError **error)
+msvm_virt_connect(const char *uri, gboolean read_only, gboolean *ret_system, GError **error)
 {
   virConnectPtr conn;
   g_autofree char *actual = NULL;
@@ -103,7 +103,7 @@ msvm_virt_connect(const char *uri, gboolean *ret_system, GError **error)
   if (!msvm_virt_check_uri(uri, error))
     return NULL;
   virSetErrorFunc(NULL, silent_error);
-  conn = virConnectOpenAuth(uri, virConnectAuthPtrDefault, 0);
+  conn = virConnectOpenAuth(uri, virConnectAuthPtrDefault, read_only ? VIR_CONNECT_RO : 0);
   if (conn == NULL) {
     virErrorPtr e = virGetLastError();
     guint32 rc = MSVM_RC_NOT_AVAILABLE;
@@ -179,9 +179,10 @@ msvm_virt_find_domain(virConnectPtr conn, const guint8 *settings_uuid, const cha
 }
 
 char *
-msvm_virt_inactive_xml(virDomainPtr dom, GError **error)
+msvm_virt_inactive_xml(virDomainPtr dom, gboolean secure, GError **error)
 {
-  char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+  char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
+                                         (secure ? VIR_DOMAIN_XML_SECURE : 0));
   char *copy;
 
   if (xml == NULL) {

@@ -21,7 +21,8 @@ gboolean msvm_virt_check_uri(const char *uri, GError **error);
 
 /* Connect; *ret_system tells whether the daemon is the privileged one
  * (URI path /system, or any local qemu URI for root). */
-virConnectPtr msvm_virt_connect(const char *uri, gboolean *ret_system, GError **error);
+virConnectPtr msvm_virt_connect(const char *uri, gboolean read_only, gboolean *ret_system,
+                                GError **error);
 
 /* Set @error from libvirt's last error, mapped to a return code
  * (permission -> 32769, no domain -> 32777, ...; @fallback otherwise). */
@@ -33,7 +34,9 @@ virDomainPtr msvm_virt_find_domain(virConnectPtr conn, const guint8 *settings_uu
                                    const char *domain, GError **error);
 
 /* Inactive definition with the secure flag. */
-char *msvm_virt_inactive_xml(virDomainPtr dom, GError **error);
+/* The persistent definition; @secure adds VIR_DOMAIN_XML_SECURE (passwords,
+ * needed to redefine it; refused on a read-only connection). */
+char *msvm_virt_inactive_xml(virDomainPtr dom, gboolean secure, GError **error);
 gboolean msvm_virt_define(virConnectPtr conn, const char *xml, GError **error);
 
 /* Define (or redefine, same UUID) a private, persistent 'vtpm' secret
