@@ -106,6 +106,29 @@ chmod 000 "$E2E_STORE/$u"
 refused 32769 "the VM's store not readable by the caller" "$vm" "$u" \
   set-security-policy --settings s.xml --policy pol
 chmod 700 "$E2E_STORE/$u"
+# libvirt itself refuses: another user connecting to this daemon's socket
+if [ "$E2E_ROOT_MODE" = 1 ] && getent passwd nobody >/dev/null; then
+  other_call() {
+    local rt
+    rt=$(mktemp -d /tmp/msvm-e2e-other.XXXXXX)
+    cp "$E2E_WORK/s.xml" "$E2E_WORK/pol" "$rt/"
+    chown -R nobody "$rt"
+    (cd "$rt" && setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+      env -i PATH=/usr/bin:/bin HOME=/nonexistent XDG_RUNTIME_DIR="$rt" \
+      "$E2E_CLI" --json --connect "qemu:///session?socket=$E2E_RT/libvirt/libvirt-sock" \
+      set-security-policy --settings s.xml --policy pol) >"$E2E_TMP/other.json"
+    R_EXIT=$?
+    rm -rf "$rt"
+    R_RV=$(jq -r '.ReturnValue // empty' "$E2E_TMP/other.json")
+  }
+  e2e_snapshot "$vm" "$u" "$E2E_TMP/before"
+  other_call
+  e2e_is "$R_RV/$R_EXIT" 32769/1 "another user connecting to the daemon (libvirt refuses): ReturnValue 32769"
+  e2e_snapshot "$vm" "$u" "$E2E_TMP/after"
+  e2e_ok "  ... and nothing changed" e2e_unchanged "$E2E_TMP/before" "$E2E_TMP/after"
+else
+  e2e_skip "another user connecting to the daemon: 32769" "needs root to run as a second user"
+fi
 e2e_skip "a read-only libvirt connection: 32769" \
   "the session daemon has no read-only socket and section 8 gives the CLI no read-only option"
 
