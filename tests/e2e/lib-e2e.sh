@@ -243,6 +243,7 @@ e2e_cleanup() {
       # only what this run made
       for d in "${E2E_DOMAINS[@]}"; do
         e2e_virsh undefine --nvram --managed-save --snapshots-metadata "$d" >/dev/null 2>&1
+        rm -f "$E2E_HOME/.config/libvirt/qemu/nvram/${d}_VARS.fd"   # transient ones keep it
       done
       for u in $(e2e_virsh secret-list 2>/dev/null | awk '{print $1}'); do
         local usage
