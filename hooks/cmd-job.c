@@ -114,66 +114,35 @@ static int
 report_jobs(const MsvmCli *cli, guint32 rc, const char *message, GPtrArray *jobs,
             gboolean single)
 {
-  int status = (rc == 0 || rc == 4096) ? MSVM_EXIT_OK : MSVM_EXIT_FAILED;
-  const char *name = msvm_return_code_name(rc);
   const MsvmJob *first = jobs->len > 0 ? g_ptr_array_index(jobs, 0) : NULL;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(JsonNode) json = NULL;
+  g_autoptr(GString) mof = g_string_new(NULL);
+  g_autoptr(GBytes) text = NULL;
+  MsvmReport report = {
+    .return_value = rc,
+    .job = single && first != NULL ? first->reference : NULL,
+    .message = (char *)message,
+    .payload_kind = MSVM_PAYLOAD_TEXT,
+    .payload_key = single ? "ConcreteJob" : "ConcreteJobs",
+  };
 
-  if (cli->json) {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *text = NULL;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "ReturnValue");
-    json_builder_add_int_value(b, rc);
-    json_builder_set_member_name(b, "ReturnName");
-    json_builder_add_string_value(b, name ? name : "Unknown");
-    json_builder_set_member_name(b, "Job");
-    if (single && first != NULL)
-      json_builder_add_string_value(b, first->reference);
-    else
-      json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "Message");
-    if (message)
-      json_builder_add_string_value(b, message);
-    else
-      json_builder_add_null_value(b);
-    if (single) {
-      if (first != NULL) {
-        json_builder_set_member_name(b, "ConcreteJob");
-        job_json(b, first);
-      }
-    } else {
-      json_builder_set_member_name(b, "ConcreteJobs");
-      json_builder_begin_array(b);
-      for (guint i = 0; i < jobs->len; i++)
-        job_json(b, g_ptr_array_index(jobs, i));
-      json_builder_end_array(b);
-    }
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
-    fflush(stdout);
-    return status;
-  }
-  {
-    g_autoptr(GString) out = g_string_new(NULL);
+  for (guint i = 0; i < jobs->len; i++)
+    job_mof(mof, g_ptr_array_index(jobs, i));
+  text = g_bytes_new(mof->str, mof->len);
+  report.payload = text;
+  if (single) {
+    if (first != NULL)
+      job_json(b, first);
+  } else {
+    json_builder_begin_array(b);
     for (guint i = 0; i < jobs->len; i++)
-      job_mof(out, g_ptr_array_index(jobs, i));
-    fputs(out->str, stdout);
-    fflush(stdout);
-    fprintf(stderr, "ReturnValue: %u (%s)\n", rc, name ? name : "Unknown");
-    if (single && first != NULL)
-      fprintf(stderr, "Job: %s\n", first->reference);
-    if (message)
-      fprintf(stderr, "%s\n", message);
-    fflush(stderr);
+      job_json(b, g_ptr_array_index(jobs, i));
+    json_builder_end_array(b);
   }
-  return status;
+  json = json_builder_get_root(b);
+  report.payload_json = json;
+  return msvm_cli_report(cli, &report);
 }
 
 int

@@ -145,7 +145,10 @@ msvm_cli_report(const MsvmCli *cli, const MsvmReport *report)
       json_builder_add_string_value(b, report->message);
     else
       json_builder_add_null_value(b);
-    if (has_payload) {
+    if (report->payload_json != NULL) {
+      json_builder_set_member_name(b, report->payload_key ? report->payload_key : "Payload");
+      json_builder_add_value(b, json_node_copy(report->payload_json));
+    } else if (has_payload) {
       gsize len = 0;
       const guint8 *data = g_bytes_get_data(report->payload, &len);
       json_builder_set_member_name(b, report->payload_key ? report->payload_key : "Payload");

@@ -37,6 +37,8 @@ typedef struct {
   MsvmPayloadKind payload_kind;
   GBytes *payload;     /* NULL unless the method produced one */
   const char *payload_key; /* JSON key for the payload, default "Payload" */
+  JsonNode *payload_json;  /* with --json, written under payload_key instead of
+                            * @payload (e.g. CIM_ConcreteJob objects) */
 } MsvmReport;
 
 /* Parse the command's own options (the global ones are accepted too).
