@@ -161,11 +161,22 @@ vm_ctx_clear(VmCtx *ctx)
   ctx->lock_fd = -1;
 }
 
+/* Whether the domain runs now (it may have started or stopped meanwhile). */
+static gboolean
+vm_ctx_refresh_active(VmCtx *ctx, GError **error)
+{
+  int active = virDomainIsActive(ctx->dom);
+
+  if (active < 0)
+    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain's state");
+  ctx->active = active > 0;
+  return TRUE;
+}
+
 static gboolean
 vm_ctx_find(MsvmService *svc, const guint8 *settings_uuid, const char *domain, VmCtx *ctx,
             GError **error)
 {
-  int active;
   const char *name;
 
   ctx->svc = svc;
@@ -181,11 +192,7 @@ vm_ctx_find(MsvmService *svc, const guint8 *settings_uuid, const char *domain, V
   ctx->state_dir = msvm_swtpm_state_dir(svc->system, geteuid(), ctx->uuid, "2.0", error);
   if (ctx->state_dir == NULL)
     return FALSE;
-  active = virDomainIsActive(ctx->dom);
-  if (active < 0)
-    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain's state");
-  ctx->active = active > 0;
-  return TRUE;
+  return vm_ctx_refresh_active(ctx, error);
 }
 
 /* Load the store without the lock (the file is replaced atomically). */
@@ -199,19 +206,13 @@ vm_ctx_peek(VmCtx *ctx, GError **error)
 static gboolean
 vm_ctx_lock(VmCtx *ctx, GError **error)
 {
-  int active;
-
   ctx->lock_fd = msvm_store_lock(ctx->svc->store_root, ctx->uuid, TRUE, error);
   if (ctx->lock_fd < 0)
     return FALSE;
   if (!vm_ctx_peek(ctx, error))
     return FALSE;
   /* the domain may have started or stopped while we waited */
-  active = virDomainIsActive(ctx->dom);
-  if (active < 0)
-    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain's state");
-  ctx->active = active > 0;
-  return TRUE;
+  return vm_ctx_refresh_active(ctx, error);
 }
 
 static gboolean

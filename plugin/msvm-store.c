@@ -185,25 +185,14 @@ msvm_swtpm_state_dir(gboolean system, uid_t uid, const guint8 uuid[16], const ch
 /* --- files ----------------------------------------------------------------- */
 
 static gboolean
-set_errno_error(GError **error, int err, const char *what, const char *path)
-{
-  g_set_error(error, MSVM_ERROR,
-              (err == EACCES || err == EPERM || err == EROFS) ? MSVM_RC_ACCESS_DENIED
-                                                               : MSVM_RC_FAILED,
-              "%s %s: %s", what, path, g_strerror(err));
-  return FALSE;
-}
-
-
-static gboolean
 ensure_dir(const char *path, GError **error)
 {
   struct stat st;
 
   if (mkdir(path, 0700) < 0 && errno != EEXIST)
-    return set_errno_error(error, errno, "cannot create directory", path);
+    return msvm_set_error_errno(error, errno, "cannot create directory", path);
   if (lstat(path, &st) < 0)
-    return set_errno_error(error, errno, "cannot stat", path);
+    return msvm_set_error_errno(error, errno, "cannot stat", path);
   if (!S_ISDIR(st.st_mode)) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a directory", path);
     return FALSE;
@@ -214,7 +203,7 @@ ensure_dir(const char *path, GError **error)
     return FALSE;
   }
   if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
-    return set_errno_error(error, errno, "cannot set the mode of", path);
+    return msvm_set_error_errno(error, errno, "cannot set the mode of", path);
   return TRUE;
 }
 
@@ -225,7 +214,7 @@ ensure_root(const char *root, GError **error)
 
   /* Parents of a session root (~/.local/share) get the usual 0700/0755. */
   if (g_mkdir_with_parents(parent, 0700) < 0)
-    return set_errno_error(error, errno, "cannot create directory", parent);
+    return msvm_set_error_errno(error, errno, "cannot create directory", parent);
   return ensure_dir(root, error);
 }
 
@@ -242,7 +231,7 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
     return -1;
   fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    set_errno_error(error, errno, "cannot open", path);
+    msvm_set_error_errno(error, errno, "cannot open", path);
     return -1;
   }
   while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
@@ -255,7 +244,7 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
                   "another msvm-security change of VM %s is in progress", u);
       return -1;
     }
-    set_errno_error(error, saved, "cannot lock", path);
+    msvm_set_error_errno(error, saved, "cannot lock", path);
     return -1;
   }
   {
@@ -443,12 +432,12 @@ read_file_wiped(const char *path, char **ret, gsize *ret_len, gboolean *ret_miss
       *ret_missing = TRUE;
       return TRUE;
     }
-    return set_errno_error(error, errno, "cannot open", path);
+    return msvm_set_error_errno(error, errno, "cannot open", path);
   }
   if (fstat(fd, &st) < 0) {
     int saved = errno;
     close(fd);
-    return set_errno_error(error, saved, "cannot stat", path);
+    return msvm_set_error_errno(error, saved, "cannot stat", path);
   }
   if (!S_ISREG(st.st_mode) || st.st_size > 64 * 1024 * 1024) {
     close(fd);
@@ -465,7 +454,7 @@ read_file_wiped(const char *path, char **ret, gsize *ret_len, gboolean *ret_miss
       int saved = errno;
       close(fd);
       wipe_free((guint8 *)buf, done);
-      return set_errno_error(error, saved, "cannot read", path);
+      return msvm_set_error_errno(error, saved, "cannot read", path);
     }
     if (n == 0)
       break;
