@@ -605,6 +605,26 @@ e2e_passphrase() {
   [ "$(stat -c %s "$out")" = 64 ]
 }
 
+# e2e_protected_vm NAME UUID PASSOUT KPSIZE POLSIZE: the os-win sequence on
+# the stopped VM (settings $E2E_WORK/s.xml, key protector $E2E_WORK/kp, policy
+# $E2E_WORK/pol0, random bytes of those sizes), one boot, the passphrase in
+# PASSOUT, and known NV data ($E2E_TMP/data) written into its vTPM.
+e2e_protected_vm() {
+  local vm=$1 u=$2 pass=$3 sdir
+  e2e_sample "$E2E_WORK/s.xml" wmi-cimdtd20.xml "$u"
+  e2e_random "$E2E_WORK/kp" "$4"
+  e2e_random "$E2E_WORK/pol0" "$5"
+  e2e_ok "setup: the os-win sequence" eval \
+    'e2e_call R set-key-protector --settings s.xml --key-protector kp && e2e_method_ok R &&
+     e2e_call R set-security-policy --settings s.xml --policy pol0 && e2e_method_ok R &&
+     e2e_call R modify-security-settings --settings s.xml && e2e_method_ok R'
+  e2e_ok "setup: the VM boots" e2e_boot "$vm"
+  sdir=$(e2e_state_dir "$u")
+  e2e_vm_passphrase "$pass" "$u" "$E2E_WORK/kp" "$E2E_WORK/pol0"
+  head -c 16 /dev/urandom | e2e_hex >"$E2E_TMP/data"
+  e2e_ok "setup: NV data in the vTPM" e2e_tpm_nv_write "$sdir" "$pass" "$E2E_TMP/data"
+}
+
 # The project's store (plugin/msvm-store.c): <store>/<uuid>/store, a GKeyFile;
 # group [store] has seed (base64), current, state, last-known-good; groups
 # [generation N] have secret, key-protector, policy (base64).

@@ -23,20 +23,9 @@ e2e_need_cmds set-key-protector set-security-policy modify-security-settings rec
 vm=e2e-crash
 e2e_define_vm "$vm" uefi notpm
 u=$E2E_UUID
-e2e_sample "$E2E_WORK/s.xml" wmi-cimdtd20.xml "$u"
-kp=$E2E_WORK/kp
-e2e_random "$kp" 64
-e2e_random "$E2E_WORK/pol0" 300
-ok_call() { e2e_call R "$@"; e2e_method_ok R; }
-e2e_ok "setup: the os-win sequence" eval \
-  'ok_call set-key-protector --settings s.xml --key-protector kp &&
-   ok_call set-security-policy --settings s.xml --policy pol0 &&
-   ok_call modify-security-settings --settings s.xml'
-e2e_ok "setup: the VM boots" e2e_boot "$vm"
+e2e_protected_vm "$vm" "$u" "$E2E_TMP/P.cur" 64 300
 sdir=$(e2e_state_dir "$u")
-e2e_vm_passphrase "$E2E_TMP/P.cur" "$u" "$kp" "$E2E_WORK/pol0"
-head -c 16 /dev/urandom | e2e_hex >"$E2E_TMP/data"
-e2e_ok "setup: NV data in the vTPM" e2e_tpm_nv_write "$sdir" "$E2E_TMP/P.cur" "$E2E_TMP/data"
+kp=$E2E_WORK/kp
 
 # Secrets of the VM that the store does not account for, and how many.
 secrets_accounted() {

@@ -39,27 +39,7 @@ hook_cleanup() {
 }
 trap hook_cleanup EXIT
 
-hook_quiet() {
-  if [ "$HOOK_RC" -eq 0 ] && [ ! -s "$HOOK_OUT" ] && [ ! -s "$HOOK_ERR" ]; then
-    tap_ok 0 "$1"
-  else
-    tap_ok 1 "$1"
-    diag "exit $HOOK_RC, stdout: $(head -c 300 "$HOOK_OUT"), stderr: $(head -c 600 "$HOOK_ERR")"
-  fi
-}
 
-hook_refused() {
-  local lines
-  lines=$(wc -l <"$HOOK_ERR")
-  if [ "$HOOK_RC" -ne 0 ] && [ ! -s "$HOOK_OUT" ] && [ "$lines" -eq 1 ] &&
-     grep -q -- "$2" "$HOOK_ERR"; then
-    tap_ok 0 "$1"
-  else
-    tap_ok 1 "$1"
-    diag "exit $HOOK_RC, $lines lines on stderr: $(cat "$HOOK_ERR")"
-  fi
-  diag "message: $(cat "$HOOK_ERR")"
-}
 
 show() { "$TOOL" show "$STORE_ROOT" "$UUID" | head -n 1; }
 job_line() { "$TOOL" show "$STORE_ROOT" "$UUID" | awk -v j="$1" '$2 == j { print $3, $4 }'; }

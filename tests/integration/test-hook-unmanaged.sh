@@ -24,29 +24,7 @@ cleanup() {
 trap cleanup EXIT
 hook_paths
 
-# hook_quiet DESC: the last run exited 0 and printed nothing at all.
-hook_quiet() {
-  if [ "$HOOK_RC" -eq 0 ] && [ ! -s "$HOOK_OUT" ] && [ ! -s "$HOOK_ERR" ]; then
-    tap_ok 0 "$1"
-  else
-    tap_ok 1 "$1"
-    diag "exit $HOOK_RC, stdout: $(head -c 300 "$HOOK_OUT"), stderr: $(head -c 300 "$HOOK_ERR")"
-  fi
-}
 
-# hook_refused DESC PATTERN: exit non-zero, nothing on stdout, exactly one
-# line on stderr matching PATTERN.
-hook_refused() {
-  local lines
-  lines=$(wc -l <"$HOOK_ERR")
-  if [ "$HOOK_RC" -ne 0 ] && [ ! -s "$HOOK_OUT" ] && [ "$lines" -eq 1 ] &&
-     grep -q -- "$2" "$HOOK_ERR"; then
-    tap_ok 0 "$1"
-  else
-    tap_ok 1 "$1"
-    diag "exit $HOOK_RC, $lines lines on stderr: $(cat "$HOOK_ERR")"
-  fi
-}
 
 # --- the first stage is linked against libc alone ---------------------------
 # (Sanitizer runtimes aside, in -Db_sanitize builds.)
