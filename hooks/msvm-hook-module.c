@@ -20,6 +20,7 @@
 
 #include "msvm-domain.h"
 #include "msvm-error.h"
+#include "msvm-fault.h"
 #include "msvm-store.h"
 #include "msvm-tpm-validate.h"
 
@@ -141,6 +142,11 @@ run(int argc, char **argv, const char *xml, size_t len)
     return guarding(op) ? 1 : 0;
   }
   ctx.vm_dir = g_build_filename(ctx.root, ctx.uuid_str, NULL);
+  {
+    /* test builds: a crash-injection campaign arms this run (msvm-fault.h) */
+    g_autofree char *fault_file = g_build_filename(ctx.root, ".fault-inject", NULL);
+    msvm_fault_configure_from_file(fault_file);
+  }
   ctx.store_file = g_build_filename(ctx.vm_dir, "store", NULL);
 
   switch (op) {

@@ -8,7 +8,8 @@
  * itself with SIGKILL at the N-th point it passes; a test runs the operation
  * with N = 1, 2, ... until it completes, checking after each kill that the
  * state is whole.  MSVM_SECURITY_FAULT_TRACE=1 prints each point's number
- * and name on standard error.  Read with secure_getenv(), so it is inert in
+ * and name on standard error; MSVM_SECURITY_FAULT_STALL=NAME:MS waits MS
+ * milliseconds at each point called NAME (to widen a race window).  Read with secure_getenv(), so it is inert in
  * setuid/setgid processes; libvirt gives its hooks a fixed environment
  * without either variable.
  */
@@ -19,5 +20,13 @@
 G_BEGIN_DECLS
 
 void msvm_fault_point(const char *name);
+
+/* The hook runs with the fixed environment libvirt gives it, so a test arms
+ * it with a file instead: @path (the store root's `.fault-inject`) holds
+ * "N" or "N /ABSOLUTE/TRACE-FILE"; it is read and removed (it arms one run),
+ * N is the point to die at (0: none) and each point passed is appended to
+ * the trace file as "msvm-fault-point N NAME".  A missing file changes
+ * nothing. */
+void msvm_fault_configure_from_file(const char *path);
 
 G_END_DECLS

@@ -808,21 +808,47 @@ msvm_rekey_remove_leftover(const char *state_dir, GError **error)
   return ok;
 }
 
+/* Whether @state_dir still names the directory @c has open: a re-key may
+ * have swapped it away (RENAME_EXCHANGE) and deleted it meanwhile. */
+static gboolean
+still_current(Ctx *c)
+{
+  struct stat at_path, opened;
+
+  return fstat(c->dir_fd, &opened) == 0 && opened.st_nlink > 0 &&
+         fstatat(c->parent_fd, c->base, &at_path, AT_SYMLINK_NOFOLLOW) == 0 &&
+         at_path.st_dev == opened.st_dev && at_path.st_ino == opened.st_ino;
+}
+
 gboolean
 msvm_state_dir_check(const char *state_dir, const MsvmStateKey *key, GError **error)
 {
-  Ctx c = { .parent_fd = -1, .dir_fd = -1, .lock_fd = -1 };
-  gboolean ok;
   const MsvmStateKey *eff = (key != NULL && key->passphrase != NULL) ? key : NULL;
 
   if (state_dir == NULL || *state_dir == '\0') {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no state directory given");
     return FALSE;
   }
-  ok = open_dir(&c, state_dir, error) &&
-       lock_dir(&c, FALSE, FALSE, error) &&
-       scan_dir(&c, error) &&
-       read_and_decode(&c, eff, error);
-  ctx_clear(&c);
-  return ok;
+  /* A check reads without swtpm's lock when there is no .lock, and between
+   * opening the directory and locking it a re-key can replace it: the answer
+   * counts only when the directory read is still the one at the path
+   * afterwards; otherwise it is read again. */
+  for (guint attempt = 0;; attempt++) {
+    Ctx c = { .parent_fd = -1, .dir_fd = -1, .lock_fd = -1 };
+    g_autoptr(GError) local = NULL;
+    gboolean ok, current;
+
+    ok = open_dir(&c, state_dir, &local);
+    if (ok)
+      msvm_fault_point("state-check-opened");
+    ok = ok && lock_dir(&c, FALSE, FALSE, &local) && scan_dir(&c, &local) &&
+         read_and_decode(&c, eff, &local);
+    current = c.dir_fd < 0 || still_current(&c);
+    ctx_clear(&c);
+    if (current || attempt >= 8) {
+      if (!ok)
+        g_propagate_error(error, g_steal_pointer(&local));
+      return ok;
+    }
+  }
 }

@@ -354,10 +354,10 @@ e2e_init() {
   if [ "$E2E_ROOT_MODE" = 1 ]; then
     (cd "$E2E_WORK" && exec setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups \
        env -i "${E2E_ENV[@]}" libvirtd --timeout "${E2E_DAEMON_IDLE:-120}") \
-       >"$E2E_TMP/libvirtd.log" 2>&1 8>&- 9>&- &
+       >"$E2E_TMP/libvirtd.log" 2>&1 7>&- 8>&- 9>&- &
   else
     (cd "$E2E_WORK" && exec env -i "${E2E_ENV[@]}" libvirtd --timeout "${E2E_DAEMON_IDLE:-120}") \
-       >"$E2E_TMP/libvirtd.log" 2>&1 8>&- 9>&- &
+       >"$E2E_TMP/libvirtd.log" 2>&1 7>&- 8>&- 9>&- &
   fi
   E2E_DAEMON_PID=$!
   local i
@@ -782,3 +782,73 @@ e2e_tree() {          # names, modes, owners and checksums of a tree
 
 # e2e_unchanged BEFORE AFTER: no difference (the diff goes to the step log).
 e2e_unchanged() { diff -u "$1" "$2"; }
+
+# ---------------------------------------------------------------- the hook
+
+# e2e_use_hook (before e2e_init): the built hook is placed in libvirt's hook
+# directory (<hookdir>/50-msvm-security, as `meson install` does) right before
+# the daemon starts (daemons read that directory only when they start), with
+# an mtime a few seconds in the past, and removed at the end, after the run's
+# domains are destroyed (their release hooks run normally).  The hook
+# directory is shared by every daemon on the machine, so runs that install it
+# are serialized by a global lock (/tmp/msvm-e2e-hook.lock, any daemon user)
+# held from the install to the removal.  Skips the test when the directory
+# cannot be written (not root).
+E2E_HOOK_SRC=${MSVM_BUILDDIR:-}/hooks/msvm-security-hook
+E2E_HOOK_DIR=$(sed -n 's/^#define MSVM_HOOKDIR "\(.*\)"$/\1/p' "${MSVM_BUILDDIR:-.}/config.h" 2>/dev/null)
+E2E_HOOK_DIR=${E2E_HOOK_DIR:-/etc/libvirt/hooks/qemu.d}
+HOOK_SRC=$E2E_HOOK_SRC HOOK_DIR=$E2E_HOOK_DIR
+HOOK_DST=$E2E_HOOK_DIR/50-msvm-security
+E2E_HOOK_BACKUP=
+E2E_HOOK_MADE_DIRS=()
+E2E_HOOK_INSTALLED=
+
+e2e_hook_remove() {
+  local i
+  [ -n "$E2E_HOOK_INSTALLED" ] || return 0
+  rm -f "$HOOK_DST"
+  [ -n "$E2E_HOOK_BACKUP" ] && mv -f "$E2E_HOOK_BACKUP" "$HOOK_DST"
+  for ((i = ${#E2E_HOOK_MADE_DIRS[@]} - 1; i >= 0; i--)); do
+    rmdir "${E2E_HOOK_MADE_DIRS[$i]}" 2>/dev/null
+  done
+  E2E_HOOK_INSTALLED=
+}
+
+e2e_hook_install() {
+  local d=$E2E_HOOK_DIR missing=() i
+  [ -x "$E2E_HOOK_SRC" ] || e2e_bail "the hook is not built ($E2E_HOOK_SRC)"
+  while [ ! -d "$d" ]; do missing+=("$d"); d=$(dirname "$d"); done
+  [ -w "$d" ] || e2e_skip_all "cannot write libvirt's hook directory $E2E_HOOK_DIR (run as root)"
+  exec 7>>/tmp/msvm-e2e-hook.lock || e2e_bail "cannot open /tmp/msvm-e2e-hook.lock"
+  chmod 0666 /tmp/msvm-e2e-hook.lock 2>/dev/null
+  flock -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
+  for ((i = ${#missing[@]} - 1; i >= 0; i--)); do
+    mkdir -m 0755 "${missing[$i]}" || e2e_bail "cannot create ${missing[$i]}"
+    E2E_HOOK_MADE_DIRS+=("${missing[$i]}")
+  done
+  if [ -e "$HOOK_DST" ] && ! cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
+    E2E_HOOK_BACKUP=$E2E_HOOK_DIR/.50-msvm-security.e2e-backup.$$
+    mv -f "$HOOK_DST" "$E2E_HOOK_BACKUP"
+  fi
+  E2E_HOOK_INSTALLED=1
+  cp "$E2E_HOOK_SRC" "$HOOK_DST.tmp.$$" && chmod 0755 "$HOOK_DST.tmp.$$" &&
+    touch -d "@$(($(date +%s) - 5))" "$HOOK_DST.tmp.$$" &&
+    mv -f "$HOOK_DST.tmp.$$" "$HOOK_DST" || e2e_bail "cannot install the hook at $HOOK_DST"
+  trap e2e_hook_cleanup EXIT
+}
+
+e2e_hook_cleanup() {
+  local rc=$? d
+  set +e
+  if [ -n "${E2E_RT:-}" ] && [ -S "$E2E_RT/libvirt/libvirt-sock" ]; then
+    for d in "${E2E_DOMAINS[@]}"; do e2e_virsh destroy "$d" >/dev/null 2>&1; done
+  fi
+  e2e_hook_remove
+  exec 7>&-
+  (exit $rc)
+  e2e_cleanup
+}
+
+e2e_use_hook() {
+  E2E_BEFORE_DAEMON=e2e_hook_install
+}

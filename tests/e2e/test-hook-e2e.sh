@@ -24,72 +24,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib-e2e.sh"
 
-HOOK_SRC=${MSVM_BUILDDIR:-}/hooks/msvm-security-hook
-HOOK_DIR=$(sed -n 's/^#define MSVM_HOOKDIR "\(.*\)"$/\1/p' "${MSVM_BUILDDIR:-.}/config.h" 2>/dev/null)
-HOOK_DIR=${HOOK_DIR:-/etc/libvirt/hooks/qemu.d}
-HOOK_DST=$HOOK_DIR/50-msvm-security
-HOOK_BACKUP=
-HOOK_MADE_DIRS=()
-
-[ -x "$HOOK_SRC" ] || e2e_bail "the hook is not built ($HOOK_SRC)"
-
-# --- the hook in place before the daemon starts ---------------------------------
-hook_remove() {
-  local d
-  [ -n "${HOOK_INSTALLED:-}" ] || return 0
-  rm -f "$HOOK_DST"
-  if [ -n "$HOOK_BACKUP" ]; then
-    mv -f "$HOOK_BACKUP" "$HOOK_DST"
-  fi
-  for ((i = ${#HOOK_MADE_DIRS[@]} - 1; i >= 0; i--)); do
-    rmdir "${HOOK_MADE_DIRS[$i]}" 2>/dev/null
-  done
-  HOOK_INSTALLED=
-}
-hook_install() {
-  local d=$HOOK_DIR missing=()
-  while [ ! -d "$d" ]; do missing+=("$d"); d=$(dirname "$d"); done
-  if [ ! -w "$d" ]; then
-    e2e_skip_all "cannot write libvirt's hook directory $HOOK_DIR (run as root)"
-  fi
-  for ((i = ${#missing[@]} - 1; i >= 0; i--)); do
-    mkdir -m 0755 "${missing[$i]}" || e2e_bail "cannot create ${missing[$i]}"
-    HOOK_MADE_DIRS+=("${missing[$i]}")
-  done
-  if [ -e "$HOOK_DST" ] && ! cmp -s "$HOOK_DST" "$HOOK_SRC"; then
-    HOOK_BACKUP=$HOOK_DIR/.50-msvm-security.e2e-backup.$$
-    mv -f "$HOOK_DST" "$HOOK_BACKUP"
-  fi
-  HOOK_INSTALLED=1
-  cp "$HOOK_SRC" "$HOOK_DST.tmp.$$" && chmod 0755 "$HOOK_DST.tmp.$$" &&
-    touch -d "@$(($(date +%s) - 5))" "$HOOK_DST.tmp.$$" &&
-    mv -f "$HOOK_DST.tmp.$$" "$HOOK_DST" || e2e_bail "cannot install the hook at $HOOK_DST"
-}
-# e2e_init's trap stops the daemon; the hook goes first (domains destroyed
-# while it is still there, so their release hooks run normally), still under
-# the harness's run lock, so no other e2e daemon ever starts with it.
-hook_e2e_cleanup() {
-  local rc=$? d
-  for d in "${E2E_DOMAINS[@]}"; do e2e_virsh destroy "$d" >/dev/null 2>&1; done
-  hook_remove
-  (exit $rc)
-  e2e_cleanup
-}
-# Installed under the run lock, right before the daemon starts
-# (E2E_BEFORE_DAEMON); a harness without that hook point gets it before
-# e2e_init.
-hook_install_locked() {
-  hook_install
-  trap hook_e2e_cleanup EXIT
-}
-if grep -q E2E_BEFORE_DAEMON "$(dirname "$0")/lib-e2e.sh"; then
-  E2E_BEFORE_DAEMON=hook_install_locked
-else
-  trap hook_remove EXIT
-  hook_install
-fi
+e2e_use_hook
 e2e_init
-trap hook_e2e_cleanup EXIT
 
 e2e_need_cmds set-security-policy job restore-last-known-good-key-protector
 e2e_ok "the daemon user can run the hook's second stage" \
