@@ -3,27 +3,32 @@
  * msvm-hook-incoming.c: the "migrate begin" (destination) and "restore
  * begin" filters (docs/hooks.rst).
  *
- * The XML never needs a change (the hook defines nothing), so nothing is
- * printed: libvirt keeps the XML as it is.  A migration destination whose
+ * A migration destination whose
  * store holds no key protector for the secret the guest's vTPM names is
  * refused: the seed and the protectors live only on the source host until
  * the store entry is moved (the project has no export/import yet).
  *
  * libvirt passes "prepare begin -" for a normal start, a restore and an
- * incoming migration alike, so these filters leave a marker
- * (<store>/<uuid>/incoming: the operation and the time) that tells the
- * following "prepare begin" not to re-key or check the state, which arrives
- * with the guest (encrypted under the secret the incoming XML names).  The
- * marker is removed by that "prepare", by "started" and by "release", and
- * ignored when older than ten minutes.
+ * incoming migration alike.  So that the "prepare begin" of this operation,
+ * and only it, is recognised, the filter gives the definition back with a
+ * one-time nonce on the project's metadata element (incoming="UUID": libvirt
+ * takes a filtered XML whose ABI is unchanged, and metadata is not ABI) and
+ * leaves a marker (<store>/<uuid>/incoming: the operation and the nonce).
+ * The following "prepare begin" is exempted only when the definition it is
+ * given carries that nonce; any "prepare begin" removes the marker, and so
+ * do "started" and "release".  A restore or migration that failed before
+ * its "prepare" leaves a marker no normal start matches (a persistent
+ * definition never carries the nonce).
  */
 #include "config.h"
 
 #include "msvm-hook.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <unistd.h>
 
+#include "msvm-domain.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
 
@@ -34,6 +39,23 @@ msvm_hook_forget_incoming(MsvmHookCtx *ctx)
   (void)unlink(path);
 }
 
+gboolean
+msvm_hook_consume_incoming(MsvmHookCtx *ctx)
+{
+  g_autofree char *path = g_build_filename(ctx->vm_dir, "incoming", NULL);
+  g_autofree char *data = NULL;
+  g_autofree char *nonce = NULL;
+  g_auto(GStrv) words = NULL;
+
+  if (!g_file_get_contents(path, &data, NULL, NULL))
+    return FALSE;
+  (void)unlink(path);
+  words = g_strsplit(g_strstrip(data), " ", 3);
+  nonce = msvm_domain_get_incoming(ctx->doc);
+  return g_strv_length(words) >= 2 && nonce != NULL && g_uuid_string_is_valid(words[1]) &&
+         g_ascii_strcasecmp(words[1], nonce) == 0;
+}
+
 int
 msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
 {
@@ -41,6 +63,8 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
   g_autoptr(MsvmStore) store = NULL;
   g_autofree char *path = NULL;
   g_autofree char *marker = NULL;
+  g_autofree char *nonce = NULL;
+  g_autofree char *filtered = NULL;
 
   if (!msvm_hook_has_store(ctx)) {
     if (migration && ctx->secret != NULL) {
@@ -67,12 +91,21 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
     return 1;
   }
   path = g_build_filename(ctx->vm_dir, "incoming", NULL);
-  marker = g_strdup_printf("%s %" G_GINT64_FORMAT "\n", migration ? "migrate" : "restore",
-                           g_get_real_time() / G_USEC_PER_SEC);
+  nonce = msvm_store_uuid_generate();
+  marker = g_strdup_printf("%s %s\n", migration ? "migrate" : "restore", nonce);
+  if (!msvm_domain_set_incoming(ctx->doc, nonce) ||
+      (filtered = msvm_domain_format(ctx->doc)) == NULL) {
+    msvm_hook_message("cannot mark the incoming definition of domain %s",
+                      ctx->name);
+    return 1;
+  }
   if (!msvm_atomic_write(path, marker, strlen(marker), 0600, &error)) {
     msvm_hook_message("cannot record the incoming %s of domain %s: %s",
                       migration ? "migration" : "restore", ctx->name, error->message);
     return 1;
   }
+  /* the filter's output: the definition with the nonce */
+  fputs(filtered, stdout);
+  fflush(stdout);
   return 0;
 }

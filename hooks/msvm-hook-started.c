@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include "msvm-change.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
 
@@ -23,7 +24,6 @@ msvm_hook_started(MsvmHookCtx *ctx)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmStore) store = NULL;
-  MsvmGeneration *gen;
   int lock_fd;
 
   msvm_hook_forget_incoming(ctx);
@@ -43,14 +43,10 @@ msvm_hook_started(MsvmHookCtx *ctx)
     close(lock_fd);
     return 0;
   }
-  gen = msvm_store_find_generation_by_secret(store, ctx->secret);
-  if (gen != NULL && (store->last_known_good != gen->number || !store->lkg_from_start)) {
-    (void)msvm_store_record_started(store, ctx->secret);
-    if (!msvm_store_save(store, &error))
-      msvm_hook_message("domain %s started; cannot record its last known good key "
-                        "protector: %s",
-                        ctx->name, error->message);
-  }
+  if (msvm_change_record_started(store, ctx->secret, &error) == MSVM_STEP_FAILED)
+    msvm_hook_message("domain %s started; cannot record its last known good key "
+                      "protector: %s",
+                      ctx->name, error->message);
   close(lock_fd);
   return 0;
 }

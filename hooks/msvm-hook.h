@@ -49,21 +49,16 @@ int msvm_hook_prepare(MsvmHookCtx *ctx);
 int msvm_hook_started(MsvmHookCtx *ctx);
 int msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration);
 void msvm_hook_forget_incoming(MsvmHookCtx *ctx);
+/* At "prepare begin": TRUE when this start is the incoming migration or
+ * restore whose filter left the marker (the definition carries its nonce);
+ * the marker is removed either way. */
+gboolean msvm_hook_consume_incoming(MsvmHookCtx *ctx);
 
 /* The one line on standard error (newlines in @fmt's result flattened). */
 void msvm_hook_message(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 /* TRUE when the VM has a store file. */
 gboolean msvm_hook_has_store(const MsvmHookCtx *ctx);
-
-/* Re-key the state from the store's `state` generation to `current` (never
- * elsewhere, never to plaintext) and close the open jobs: Completed when
- * @names_current (the definition being started names current's secret),
- * else Exception with an explanation; on a failed re-key, Exception with
- * its error, which is also returned.  The store is saved once.  The caller
- * holds the per-VM lock. */
-gboolean msvm_hook_finish(MsvmStore *store, const char *state_dir, gboolean names_current,
-                          GError **error);
 
 G_END_DECLS
 

@@ -18,8 +18,9 @@ G_BEGIN_DECLS
 /* The hook file: <MSVM_HOOKDIR>/50-msvm-security. */
 char *msvm_hook_path(void);
 
-/* Start time (unix seconds, fractional) of the oldest running libvirt qemu
- * daemon (libvirtd or virtqemud) of @uid; FALSE when none runs. */
+/* Start time (seconds since boot on CLOCK_BOOTTIME, to the clock tick) of
+ * the oldest running libvirt qemu daemon (libvirtd or virtqemud) of @uid;
+ * FALSE when none runs. */
 gboolean msvm_daemon_start_time(uid_t uid, double *ret_start);
 
 /* TRUE when the hook is installed and loaded by the daemon of @uid (0 for the

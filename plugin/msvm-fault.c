@@ -100,3 +100,11 @@ msvm_fault_point(const char *name)
     _exit(137);
   }
 }
+
+gboolean
+msvm_fault_fail(const char *name)
+{
+  const char *s = secure_getenv("MSVM_SECURITY_FAULT_FAIL");
+
+  return s != NULL && strcmp(s, name) == 0;
+}

@@ -27,6 +27,11 @@ void msvm_fault_point(const char *name);
  * N is the point to die at (0: none) and each point passed is appended to
  * the trace file as "msvm-fault-point N NAME".  A missing file changes
  * nothing. */
+/* TRUE when MSVM_SECURITY_FAULT_FAIL names @name: the step called so
+ * reports a failure after it was carried out (a test of what an operation
+ * that took effect but was reported as failed leaves). */
+gboolean msvm_fault_fail(const char *name);
+
 void msvm_fault_configure_from_file(const char *path);
 
 G_END_DECLS

@@ -27,6 +27,7 @@
 
 #include <libxml/tree.h>
 
+#include "msvm-change.h"
 #include "msvm-daemon.h"
 #include "msvm-domain.h"
 #include "msvm-error.h"
@@ -264,167 +265,122 @@ define_generation_secret(VmCtx *ctx, const MsvmGeneration *gen, GError **error)
   return ok;
 }
 
-/* Undefine the secrets of the generations nothing needs any more and wipe
- * their pairs (DESIGN.md section 5).  Failure here never fails a change
- * that is otherwise complete: the next call retries. */
-static void
-retire_generations(VmCtx *ctx)
-{
-  g_auto(GStrv) referenced = NULL;
-  g_autoptr(GPtrArray) unneeded = NULL;
-  g_autoptr(GError) e = NULL;
-  gboolean changed = FALSE;
+/* --- the change protocol's host: what needs the daemon (msvm-change.h) ------------- */
 
-  if (!msvm_virt_referenced_secrets(ctx->dom, &referenced, &e))
-    return;
-  unneeded = msvm_store_unneeded_generations(ctx->store, (const char *const *)referenced);
-  for (guint i = 0; i < unneeded->len; i++) {
-    guint n = GPOINTER_TO_UINT(g_ptr_array_index(unneeded, i));
-    MsvmGeneration *gen = msvm_store_get_generation(ctx->store, n);
-    if (gen == NULL)
-      continue;
-    if (!gen->foreign) {
-      msvm_fault_point("retire-secret");
-      if (!msvm_virt_undefine_secret(ctx->svc->conn, gen->secret_uuid, &e))
-        break;
-    }
-    msvm_store_drop_generation(ctx->store, n);
-    changed = TRUE;
-  }
-  if (changed)
-    (void)msvm_store_save(ctx->store, NULL);
-}
-
-static void
-update_last_known_good(MsvmStore *store, guint prev_state, guint target)
-{
-  if (store->lkg_from_start)
-    return;
-  if (prev_state != 0 && prev_state != target)
-    store->last_known_good = prev_state;
-}
-
-/* The journaled definition cannot be defined any more (libvirt refuses it
- * now: the host or the definition changed since): the change never took
- * effect, since the define is what makes it, so roll it back as a refused
- * define does: undefine the target's new secret, drop it, fail its job. */
 static gboolean
-abandon_journal(VmCtx *ctx, const GError *why, GError **error)
+host_define_secret(gpointer data, const MsvmStore *store, const MsvmGeneration *gen,
+                   GError **error)
 {
-  MsvmStore *store = ctx->store;
-  MsvmJournal *j = &store->journal;
-  g_autofree char *def_xml = msvm_virt_inactive_xml(ctx->dom, TRUE, NULL);
-  g_autoptr(GPtrArray) named = g_ptr_array_new_with_free_func(g_free);
-  MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
-
-  msvm_virt_collect_tpm_secrets(def_xml, named);
-  for (guint i = 0; tgt != NULL && i < named->len; i++) {
-    guint8 a[16], b[16];
-    if (msvm_store_uuid_parse(g_ptr_array_index(named, i), a) &&
-        msvm_store_uuid_parse(tgt->secret_uuid, b) && memcmp(a, b, 16) == 0) {
-      /* the definition already names the target: keep rolling forward */
-      g_set_error(error, MSVM_ERROR, msvm_error_to_return_code(why), "%s", why->message);
-      return FALSE;
-    }
-  }
-  if (tgt != NULL && j->new_generation && !tgt->foreign) {
-    if (!msvm_virt_undefine_secret(ctx->svc->conn, tgt->secret_uuid, error))
-      return FALSE;
-    msvm_store_drop_generation(store, j->target);
-  }
-  if (j->job_id != NULL) {
-    MsvmStoreJob *job = msvm_store_get_job(store, j->job_id);
-    if (job != NULL)
-      msvm_store_job_set_state(job, MSVM_JOB_EXCEPTION, why);
-  }
-  store->current = j->prev_current;
-  g_free(j->domain_xml);
-  g_free(j->stash);
-  g_free(j->job_id);
-  memset(j, 0, sizeof(*j));
-  return msvm_store_save(store, error);
+  return define_generation_secret(data, gen, error);
 }
 
-/* Finish whatever change is unfinished: roll the journal forward (secret,
- * definition, `current`), then, when the VM is stopped, re-key the state to
- * `current`; close the journal; retire.  The caller holds the lock. */
-/* Roll an open journal forward: the target's secret and the journaled
- * definition again (idempotent), `current` = target.  A definition libvirt
- * now refuses abandons the change (abandon_journal). */
 static gboolean
-roll_forward_journal(VmCtx *ctx, gboolean *did, GError **error)
+host_secret_exists(gpointer data, const char *secret_uuid)
 {
-  MsvmStore *store = ctx->store;
-  MsvmJournal *j = &store->journal;
-  MsvmGeneration *tgt = msvm_store_get_generation(store, j->target);
+  VmCtx *ctx = data;
+  return msvm_virt_secret_exists(ctx->svc->conn, secret_uuid);
+}
 
-  if (j->target != 0 && tgt == NULL) {
+static gboolean
+host_undefine_secret(gpointer data, const char *secret_uuid, GError **error)
+{
+  VmCtx *ctx = data;
+  return msvm_virt_undefine_secret(ctx->svc->conn, secret_uuid, error);
+}
+
+static gboolean
+host_secrets_in_use(gpointer data, GStrv *ret_secrets, GError **error)
+{
+  VmCtx *ctx = data;
+  return msvm_virt_secrets_in_use(ctx->svc->conn, ret_secrets, error);
+}
+
+static gboolean
+host_define_domain(gpointer data, const char *xml, GError **error)
+{
+  VmCtx *ctx = data;
+
+  if (!msvm_virt_define(ctx->svc->conn, xml, error))
+    return FALSE;
+  if (msvm_fault_fail("define-domain")) {
+    /* test builds: a define libvirt applied but reported as failed */
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
-                "the journal of VM %s names generation %u, which the store does not hold",
-                ctx->name, j->target);
+                "cannot define the domain: injected failure after the define");
     return FALSE;
   }
-  if (tgt != NULL && !tgt->foreign &&
-      (j->new_generation || !msvm_virt_secret_exists(ctx->svc->conn, tgt->secret_uuid))) {
-    if (!define_generation_secret(ctx, tgt, error))
-      return FALSE;
-  }
-  *did = TRUE;
-  if (j->domain_xml != NULL) {
-    g_autoptr(GError) define_error = NULL;
-    if (!msvm_virt_define(ctx->svc->conn, j->domain_xml, &define_error))
-      return abandon_journal(ctx, define_error, error);
-  }
-  if (store->current != j->target) {
-    store->current = j->target;
-    update_last_known_good(store, j->prev_state, j->target);
-  }
-  if (j->has_stash) {
-    g_free(store->stash);
-    store->stash = g_strdup(j->stash);
-  }
-  return msvm_store_save(store, error);
+  return TRUE;
 }
 
+/* The facts of the persistent definition the protocol needs. */
+static gboolean
+read_definition_facts(VmCtx *ctx, MsvmDefinitionFacts *ret_facts, GError **error)
+{
+  g_autofree char *xml = msvm_virt_inactive_xml(ctx->dom, FALSE, error);
+  g_autoptr(xmlDoc) doc = NULL;
+
+  if (xml == NULL)
+    return FALSE;
+  doc = msvm_domain_parse(xml, strlen(xml), error);
+  if (doc == NULL)
+    return FALSE;
+  ret_facts->secret = msvm_domain_get_tpm_secret(doc);
+  ret_facts->change_id = msvm_domain_get_change_id(doc);
+  return TRUE;
+}
+
+static gboolean
+host_read_definition(gpointer data, MsvmDefinitionFacts *ret_facts, GError **error)
+{
+  return read_definition_facts(data, ret_facts, error);
+}
+
+/* The protocol on this VM, under its lock, with the persistent definition
+ * read now. */
+static gboolean
+vm_ctx_change(VmCtx *ctx, MsvmChange *change, MsvmChangeHost *host, GError **error)
+{
+  *host = (MsvmChangeHost){
+    .data = ctx,
+    .define_secret = host_define_secret,
+    .secret_exists = host_secret_exists,
+    .undefine_secret = host_undefine_secret,
+    .secrets_in_use = host_secrets_in_use,
+    .define_domain = host_define_domain,
+    .read_definition = host_read_definition,
+  };
+  *change = (MsvmChange){
+    .actor = MSVM_CHANGE_BY_PROVIDER,
+    .store = ctx->store,
+    .host = host,
+    .state_dir = ctx->state_dir,
+    .vm_name = ctx->name,
+    .active = ctx->active,
+  };
+  return read_definition_facts(ctx, &change->definition, error);
+}
+
+/* Finish whatever is unfinished (msvm_change_finish), then retire.  The
+ * caller holds the lock. */
 static gboolean
 recover_locked(VmCtx *ctx, gboolean *ret_did, GError **error)
 {
-  MsvmStore *store = ctx->store;
-  MsvmJournal *j = &store->journal;
-  gboolean did = FALSE;
+  MsvmChange change;
+  MsvmChangeHost host;
+  gboolean did = FALSE, ok;
 
-  if (j->open && !roll_forward_journal(ctx, &did, error))
+  if (!vm_ctx_change(ctx, &change, &host, error)) {
+    msvm_change_clear(&change);
     return FALSE;
-  if (!ctx->active && store->current != 0) {
-    gboolean moved = FALSE;
-    if (!msvm_store_locate_state(store, ctx->state_dir, &moved, error)) {
-      g_prefix_error(error, "VM %s: ", ctx->name);
-      return FALSE;
-    }
-    did = did || moved;
   }
-  if (!ctx->active && store->current != 0 &&
-      (store->state != store->current || msvm_store_has_open_jobs(store))) {
-    if (!msvm_store_finish_rekey(store, ctx->state_dir, error)) {
-      g_prefix_error(error, "VM %s: ", ctx->name);
-      return FALSE;
-    }
-    did = TRUE;
-  }
-  if (j->open) {
-    g_free(j->domain_xml);
-    g_free(j->stash);
-    g_free(j->job_id);
-    memset(j, 0, sizeof(*j));
-    if (!msvm_store_save(store, error))
-      return FALSE;
-    msvm_fault_point("after-close");
-  }
-  if (did)
-    retire_generations(ctx);
-  if (ret_did != NULL)
+  ok = msvm_change_finish(&change, &did, error);
+  if (ok)
+    (void)msvm_change_retire(&change);
+  else
+    g_prefix_error(error, "VM %s: ", ctx->name);
+  msvm_change_clear(&change);
+  if (ok && ret_did != NULL)
     *ret_did = did;
-  return TRUE;
+  return ok;
 }
 
 /* --- validation ---------------------------------------------------------------------- */
@@ -569,6 +525,7 @@ typedef struct {
   char *new_xml;
   char *new_stash;
   char *message;
+  char *change_id;           /* the marker new_xml carries */
   gboolean nothing_to_do;
 } Plan;
 
@@ -578,6 +535,7 @@ plan_clear(Plan *p)
   g_clear_pointer(&p->new_xml, g_free);
   g_clear_pointer(&p->new_stash, g_free);
   g_clear_pointer(&p->message, g_free);
+  g_clear_pointer(&p->change_id, g_free);
   p->target = 0;
   p->new_generation = FALSE;
   p->nothing_to_do = FALSE;
@@ -640,6 +598,8 @@ plan(VmCtx *ctx, Plan *p, GError **error)
   MsvmGeneration *cur;
   MsvmTranslateOptions topts = { 0 };
   const char *target_secret = NULL;
+  g_autofree char *previous_change_id = NULL;
+  guint generations_before = store->generations->len;
 
   xml = msvm_virt_inactive_xml(ctx->dom, TRUE, error);
   if (xml == NULL)
@@ -647,6 +607,7 @@ plan(VmCtx *ctx, Plan *p, GError **error)
   doc = msvm_domain_parse(xml, strlen(xml), error);
   if (doc == NULL)
     return FALSE;
+  previous_change_id = msvm_domain_get_change_id(doc);
 
   /* An <encryption> secret the project did not create. */
   existing = msvm_domain_get_tpm_secret(doc);
@@ -749,6 +710,28 @@ plan(VmCtx *ctx, Plan *p, GError **error)
     return FALSE;
   if (!ensure_tpm_secret(doc, target_secret, error))
     return FALSE;
+  /* The same settings applied again change nothing: no define, no journal
+   * (the definition, even its change marker, stays byte for byte). */
+  if (p->target == store->current && !p->new_generation &&
+      store->generations->len == generations_before &&
+      g_strcmp0(p->new_stash, store->stash) == 0) {
+    g_autofree char *same = NULL;
+    if (previous_change_id != NULL)
+      (void)msvm_domain_set_change_id(doc, previous_change_id);
+    same = msvm_domain_format(doc);
+    if (same != NULL && strcmp(same, xml) == 0) {
+      p->nothing_to_do = TRUE;
+      p->new_xml = g_steal_pointer(&same);
+      return TRUE;
+    }
+  }
+  /* the marker that tells recovery whether this define took effect */
+  p->change_id = msvm_store_uuid_generate();
+  if (!msvm_domain_set_change_id(doc, p->change_id)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "the translated definition has no msvm-security metadata element");
+    return FALSE;
+  }
   p->new_xml = msvm_domain_format(doc);
   if (p->new_xml == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot serialize the domain definition");
@@ -769,8 +752,11 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   Plan p = { .op = op, .opts = opts, .payload = payload, .payload_len = payload_len };
   MsvmStore *store;
   MsvmStoreJob *job = NULL;
-  guint prev_current, prev_state;
-  gboolean ok = FALSE;
+  MsvmChange change = { 0 };
+  MsvmChangeHost host;
+  MsvmChangeIntent intent;
+  char *job_id = NULL;
+  gboolean ok = FALSE, did = FALSE;
 
   if (!check_writable(svc, error))
     return FALSE;
@@ -802,97 +788,57 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
       break;
     if (!check_domain_state(&ctx, opts, error))
       break;
-    if (!recover_locked(&ctx, NULL, error)) {
-      g_prefix_error(error, "finishing the earlier unfinished change: ");
+    if (!vm_ctx_change(&ctx, &change, &host, error))
+      break;
+    /* 1. whatever an earlier change left unfinished */
+    if (!msvm_change_finish(&change, &did, error)) {
+      g_prefix_error(error, "finishing the earlier unfinished change of VM %s: ", ctx.name);
       break;
     }
-    store = ctx.store;
-    prev_current = store->current;
-    prev_state = store->state;
+    if (did)
+      (void)msvm_change_retire(&change);
     if (!plan(&ctx, &p, error))
       break;
-
-    /* 2. journal */
-    store->journal.open = TRUE;
-    store->journal.target = p.target;
-    store->journal.new_generation = p.new_generation;
-    store->journal.prev_current = prev_current;
-    store->journal.prev_state = prev_state;
-    store->journal.domain_xml = g_strdup(p.new_xml);
-    store->journal.has_stash = TRUE;
-    store->journal.stash = g_strdup(p.new_stash);
-    if (ctx.active) {
-      job = msvm_store_add_job(store, op_names[op], p.target);
-      store->journal.job_id = g_strdup(job->id);
-    }
-    if (!msvm_store_save(store, error))
-      break;
-    msvm_fault_point("after-journal");
-
-    /* 3. the target generation's secret */
-    if (p.target != 0) {
-      MsvmGeneration *tgt = msvm_store_get_generation(store, p.target);
-      if (p.new_generation || !msvm_virt_secret_exists(svc->conn, tgt->secret_uuid)) {
-        if (!define_generation_secret(&ctx, tgt, error)) {
-          /* undo the journal: nothing was defined */
-          if (p.new_generation)
-            msvm_store_drop_generation(store, p.target);
-          g_clear_pointer(&store->journal.domain_xml, g_free);
-          g_clear_pointer(&store->journal.stash, g_free);
-          g_clear_pointer(&store->journal.job_id, g_free);
-          memset(&store->journal, 0, sizeof(store->journal));
-          if (job != NULL)
-            g_ptr_array_remove(store->jobs, job);
-          (void)msvm_store_save(store, NULL);
-          break;
-        }
-      }
-      msvm_fault_point("after-secret");
-    }
-
-    /* 4. the definition naming it */
-    if (!msvm_virt_define(svc->conn, p.new_xml, error)) {
-      /* refused by libvirt: nothing changed but the secret; undo */
-      if (p.new_generation) {
-        MsvmGeneration *tgt = msvm_store_get_generation(store, p.target);
-        (void)msvm_virt_undefine_secret(svc->conn, tgt->secret_uuid, NULL);
-        msvm_store_drop_generation(store, p.target);
-      }
-      g_clear_pointer(&store->journal.domain_xml, g_free);
-      g_clear_pointer(&store->journal.stash, g_free);
-      g_clear_pointer(&store->journal.job_id, g_free);
-      memset(&store->journal, 0, sizeof(store->journal));
-      if (job != NULL)
-        g_ptr_array_remove(store->jobs, job);
-      store->current = prev_current;
-      store->state = prev_state;
-      (void)msvm_store_save(store, NULL);
+    if (p.nothing_to_do) {
+      memset(ret_result, 0, sizeof(*ret_result));
+      ret_result->return_value = MSVM_RC_COMPLETED;
+      ret_result->message = g_strdup(p.message);
+      ok = TRUE;
       break;
     }
-    msvm_fault_point("after-define");
-    /* the journal now only says "re-key to current and close" */
-    g_clear_pointer(&store->journal.domain_xml, g_free);
-    store->journal.new_generation = FALSE;
-    store->current = p.target;
-    update_last_known_good(store, prev_state, p.target);
-    g_free(store->stash);
-    store->stash = g_strdup(p.new_stash);
-    if (!msvm_store_save(store, error))
+    intent = (MsvmChangeIntent){
+      .target = p.target,
+      .new_generation = p.new_generation,
+      .change_id = p.change_id,
+      .stash = p.new_stash,
+      .job_method = ctx.active ? op_names[op] : NULL,
+    };
+    /* 2. the journal, 3. the target's secret, 4. the definition (the commit
+     * point), 4b. recorded; a failed step abandoned the journal, and what it
+     * had added is retired right away */
+    if (msvm_change_open_journal(&change, &intent, &job_id, error) == MSVM_STEP_FAILED)
       break;
-
-    /* 5. re-key (stopped), 6. close the journal, retire */
-    if (!recover_locked(&ctx, NULL, error)) {
+    if (msvm_change_define_secret(&change, error) == MSVM_STEP_FAILED ||
+        msvm_change_define_domain(&change, p.new_xml, error) == MSVM_STEP_FAILED) {
+      (void)msvm_change_retire(&change);
+      break;
+    }
+    if (msvm_change_record_defined(&change, error) == MSVM_STEP_FAILED)
+      break;
+    /* 5. re-key the stopped VM, close the jobs; 6. retire */
+    if (!msvm_change_finish(&change, NULL, error)) {
       g_prefix_error(error, "the new settings are defined but the vTPM state was not "
                             "re-keyed (msvm-security recover --domain %s finishes it): ",
                      ctx.name);
       break;
     }
-    retire_generations(&ctx);
+    (void)msvm_change_retire(&change);
+    store = ctx.store;
+    job = job_id != NULL ? msvm_store_get_job(store, job_id) : NULL;
 
     memset(ret_result, 0, sizeof(*ret_result));
     ret_result->return_value = MSVM_RC_COMPLETED;
-    if (job != NULL && msvm_store_get_job(ctx.store, job->id) != NULL &&
-        msvm_store_get_job(ctx.store, job->id)->state < MSVM_JOB_COMPLETED) {
+    if (job != NULL && job->state < MSVM_JOB_COMPLETED) {
       ret_result->return_value = MSVM_RC_JOB_STARTED;
       ret_result->job = msvm_job_reference(job->id);
     }
@@ -907,6 +853,8 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   } while (0);
 
   plan_clear(&p);
+  msvm_change_clear(&change);
+  g_free(job_id);
   vm_ctx_clear(&ctx);
   return ok;
 }
@@ -952,24 +900,34 @@ msvm_service_restore_last_known_good_key_protector(MsvmService *svc, const guint
 
 /* --- reads ------------------------------------------------------------------------------ */
 
-/* Finish an unfinished change of a stopped VM under the lock (reads do it
- * too: "any later call on the stopped VM first finishes"). */
+/* Finish an unfinished change under the lock (reads do it too: "any later
+ * call on the stopped VM first finishes"): an open journal, a stopped VM's
+ * state behind `current`, or a definition that names another generation. */
 static gboolean
 finish_if_needed(VmCtx *ctx, GError **error)
 {
+  MsvmDefinitionFacts facts = { 0 };
+  const MsvmGeneration *named, *current;
+  gboolean needed;
+
   if (!vm_ctx_peek(ctx, error))
     return FALSE;
   if (!ctx->store->exists)
     return TRUE;
-  if (ctx->store->journal.open ||
-      (!ctx->active && ctx->store->state != ctx->store->current)) {
-    g_clear_pointer(&ctx->store, msvm_store_free);
-    if (!vm_ctx_lock(ctx, error))
-      return FALSE;
-    if (!recover_locked(ctx, NULL, error))
-      return FALSE;
-  }
-  return TRUE;
+  if (!read_definition_facts(ctx, &facts, error))
+    return FALSE;
+  named = msvm_store_find_generation_by_secret(ctx->store, facts.secret);
+  current = msvm_store_get_generation(ctx->store, ctx->store->current);
+  needed = ctx->store->journal.open ||
+           (!ctx->active && ctx->store->state != ctx->store->current) ||
+           (named != NULL && named != current);
+  msvm_definition_facts_clear(&facts);
+  if (!needed || ctx->svc->read_only)
+    return TRUE; /* a read-only connection reads what the store says */
+  g_clear_pointer(&ctx->store, msvm_store_free);
+  if (!vm_ctx_lock(ctx, error))
+    return FALSE;
+  return recover_locked(ctx, NULL, error);
 }
 
 MSVM_PUBLIC gboolean
@@ -1046,7 +1004,6 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
       ok = TRUE;
     } else if (vm_ctx_lock(&ctx, error) && recover_locked(&ctx, &did, error)) {
       memset(ret_result, 0, sizeof(*ret_result));
-      retire_generations(&ctx);
       if (msvm_store_has_open_jobs(ctx.store)) {
         ret_result->return_value = MSVM_RC_JOB_STARTED;
         for (guint i = 0; i < ctx.store->jobs->len; i++) {

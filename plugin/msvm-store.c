@@ -63,6 +63,7 @@ static void
 journal_clear(MsvmJournal *j)
 {
   g_free(j->domain_xml);
+  g_free(j->change_id);
   g_free(j->stash);
   g_free(j->job_id);
   memset(j, 0, sizeof(*j));
@@ -354,6 +355,7 @@ parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
     j->prev_current = get_uint(kf, "journal", "previous-current", 0);
     j->prev_state = get_uint(kf, "journal", "previous-state", 0);
     j->domain_xml = g_key_file_get_string(kf, "journal", "domain-xml", NULL);
+    j->change_id = g_key_file_get_string(kf, "journal", "change-id", NULL);
     j->has_stash = g_key_file_has_key(kf, "journal", "stash", NULL);
     j->stash = g_key_file_get_string(kf, "journal", "stash", NULL);
     j->job_id = g_key_file_get_string(kf, "journal", "job", NULL);
@@ -569,8 +571,8 @@ msvm_store_save(MsvmStore *store, GError **error)
     g_key_file_set_boolean(kf, "journal", "new-generation", j->new_generation);
     g_key_file_set_uint64(kf, "journal", "previous-current", j->prev_current);
     g_key_file_set_uint64(kf, "journal", "previous-state", j->prev_state);
-    if (j->domain_xml != NULL)
-      g_key_file_set_string(kf, "journal", "domain-xml", j->domain_xml);
+    if (j->change_id != NULL)
+      g_key_file_set_string(kf, "journal", "change-id", j->change_id);
     if (j->has_stash)
       g_key_file_set_string(kf, "journal", "stash", j->stash ? j->stash : "");
     if (j->job_id != NULL)

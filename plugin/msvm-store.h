@@ -74,7 +74,8 @@ typedef struct {
   gboolean new_generation; /* target was created by this change */
   guint prev_current;
   guint prev_state;
-  char *domain_xml;        /* the definition to define (names the target) */
+  char *change_id;         /* the marker the new definition carries (msvm-change.c) */
+  char *domain_xml;        /* read from journals of older versions only, never written */
   gboolean has_stash;
   char *stash;             /* the stash to keep after the define */
   char *job_id;            /* job of a deferred change, or NULL */
@@ -211,30 +212,6 @@ char *msvm_job_reference(const char *id);
 /* Accepts a bare id or a reference; returns the id (lower case) or NULL. */
 char *msvm_job_id_from_reference(const char *ref);
 
-/* --- finishing an unfinished change (DESIGN.md section 6) ----------------- */
-
-/* Re-key the on-disk state at @state_dir (the tpm2 directory) from the
- * `state` generation to `current` when they differ, verify, set `state` and
- * save; close the open jobs.  Never re-keys to plaintext (current 0 leaves
- * everything).  A missing @state_dir (a TPM not created yet) just moves
- * `state`.  Used by the provider before any change and by `recover`, and by
- * the hook at "prepare begin".  The caller holds the lock. */
-gboolean msvm_store_finish_rekey(MsvmStore *store, const char *state_dir, GError **error);
-
-/* The re-key part of msvm_store_finish_rekey(), shared with the hook: when
- * `state` differs from `current` (not 0), re-key @state_dir to `current`
- * (a directory swapped by an earlier, killed run is recognised), delete an
- * old-key leftover, and set `state` in memory -- the caller closes the jobs
- * and saves.  A missing @state_dir just moves `state`.  On failure nothing
- * changed; MSVM_RC_IN_USE when swtpm holds the state. */
-gboolean msvm_store_rekey_to_current(MsvmStore *store, const char *state_dir, GError **error);
-
-/* Check that the state at @state_dir opens under the `state` generation; if
- * it does not (a save image or snapshot restored with --force, a state put
- * back from a backup), find the generation it opens under (plaintext
- * included), record it as `state` and save.  A missing directory is fine.
- * Errors: MSVM_RC_INVALID_STATE when no generation opens it. */
-gboolean msvm_store_locate_state(MsvmStore *store, const char *state_dir,
-                                 gboolean *ret_changed, GError **error);
+/* The change protocol (journal, finishing, retiring) is msvm-change.h. */
 
 G_END_DECLS

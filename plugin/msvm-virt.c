@@ -393,10 +393,10 @@ msvm_virt_has_memory_snapshots(virDomainPtr dom, gboolean *ret_has, GError **err
   return TRUE;
 }
 
-gboolean
-msvm_virt_referenced_secrets(virDomainPtr dom, GStrv *ret_secrets, GError **error)
+/* The secrets one domain names, appended to @out. */
+static gboolean
+collect_domain_secrets(virDomainPtr dom, GPtrArray *out, GError **error)
 {
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
   char *xml;
   int active = virDomainIsActive(dom);
   int ms = virDomainHasManagedSaveImage(dom, 0);
@@ -435,6 +435,46 @@ msvm_virt_referenced_secrets(virDomainPtr dom, GStrv *ret_secrets, GError **erro
     virDomainSnapshotFree(snaps[i]);
   }
   free(snaps);
+  return TRUE;
+}
+
+gboolean
+msvm_virt_referenced_secrets(virDomainPtr dom, GStrv *ret_secrets, GError **error)
+{
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+
+  if (!collect_domain_secrets(dom, out, error))
+    return FALSE;
+  g_ptr_array_add(out, NULL);
+  *ret_secrets = (GStrv)g_ptr_array_free(g_steal_pointer(&out), FALSE);
+  return TRUE;
+}
+
+gboolean
+msvm_virt_secrets_in_use(virConnectPtr conn, GStrv *ret_secrets, GError **error)
+{
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+  virDomainPtr *doms = NULL;
+  int n = virConnectListAllDomains(conn, &doms, 0);
+  gboolean ok = TRUE;
+
+  if (n < 0)
+    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot list the domains");
+  for (int i = 0; i < n; i++) {
+    g_autoptr(GError) local = NULL;
+    if (ok && !collect_domain_secrets(doms[i], out, &local)) {
+      /* a domain undefined meanwhile names nothing any more */
+      virErrorPtr e = virGetLastError();
+      if (e == NULL || e->code != VIR_ERR_NO_DOMAIN) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        ok = FALSE;
+      }
+    }
+    virDomainFree(doms[i]);
+  }
+  free(doms);
+  if (!ok)
+    return FALSE;
   g_ptr_array_add(out, NULL);
   *ret_secrets = (GStrv)g_ptr_array_free(g_steal_pointer(&out), FALSE);
   return TRUE;

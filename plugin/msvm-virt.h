@@ -61,8 +61,11 @@ gboolean msvm_virt_has_memory_snapshots(virDomainPtr dom, gboolean *ret_has, GEr
  * definitions, the managed-save image and every snapshot (NULL-terminated). */
 gboolean msvm_virt_referenced_secrets(virDomainPtr dom, GStrv *ret_secrets, GError **error);
 
-/* The <encryption secret> of every emulator TPM in @xml (any depth: a
- * snapshot carries its domain inside), appended to @out. */
+/* The same for every domain on the daemon (DESIGN.md invariant 2). */
+gboolean msvm_virt_secrets_in_use(virConnectPtr conn, GStrv *ret_secrets, GError **error);
+
+/* The <encryption secret> of every emulator TPM in @xml (a domain, or a
+ * snapshot's domain and inactiveDomain; never under <metadata>), appended to @out. */
 void msvm_virt_collect_tpm_secrets(const char *xml, GPtrArray *out);
 
 G_END_DECLS

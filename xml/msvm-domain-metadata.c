@@ -87,6 +87,52 @@ msvm_domain_is_managed(xmlDocPtr doc)
   return doc != NULL && msvm_domain_security_node(doc) != NULL;
 }
 
+static char *
+get_marker(xmlDocPtr doc, const char *name)
+{
+  xmlNodePtr sec = doc ? msvm_domain_security_node(doc) : NULL;
+  xmlChar *v = sec ? xmlGetNoNsProp(sec, BAD_CAST name) : NULL;
+  char *out = v != NULL && v[0] != '\0' ? g_strdup((const char *)v) : NULL;
+
+  xmlFree(v);
+  return out;
+}
+
+static gboolean
+set_marker(xmlDocPtr doc, const char *name, const char *value)
+{
+  xmlNodePtr sec = msvm_domain_security_node(doc);
+
+  if (sec == NULL)
+    return FALSE;
+  xmlSetProp(sec, BAD_CAST name, BAD_CAST value);
+  return TRUE;
+}
+
+char *
+msvm_domain_get_change_id(xmlDocPtr doc)
+{
+  return get_marker(doc, "change");
+}
+
+gboolean
+msvm_domain_set_change_id(xmlDocPtr doc, const char *change_id)
+{
+  return set_marker(doc, "change", change_id);
+}
+
+char *
+msvm_domain_get_incoming(xmlDocPtr doc)
+{
+  return get_marker(doc, "incoming");
+}
+
+gboolean
+msvm_domain_set_incoming(xmlDocPtr doc, const char *nonce)
+{
+  return set_marker(doc, "incoming", nonce);
+}
+
 gboolean
 msvm_domain_has_nova(xmlDocPtr doc)
 {

@@ -9,7 +9,9 @@
  *
  * The project's element under <metadata> (never anything secret in it):
  *
- *   <msvm:security xmlns:msvm="urn:x-msvm-security:domain:1" version="1">
+ *   <msvm:security xmlns:msvm="urn:x-msvm-security:domain:1" version="1"
+ *                  change="UUID"     (the change that defined it; provider only)
+ *                  incoming="UUID">  (an incoming migration or restore; hook only)
  *     <msvm:setting name="TpmEnabled">TRUE</msvm:setting>     (every present
  *     <msvm:setting name="ElementName">text</msvm:setting>     property but
  *     ...                                                      InstanceID)
@@ -98,6 +100,21 @@ gboolean msvm_domain_apply(xmlDocPtr doc, const MsvmSettings *update,
  * project metadata. */
 gboolean msvm_domain_read_settings(xmlDocPtr doc, MsvmSettings **ret_settings,
                                    GError **error);
+
+/* The change marker: the provider writes the id of the change whose define
+ * produced a definition as the attribute change="UUID" of the project's
+ * element (<msvm:security ... change='...'>), so that recovery can tell
+ * whether an interrupted change's define took effect (plugin/msvm-change.c).
+ * get: the id, or NULL; set: FALSE when the domain has no project element. */
+char *msvm_domain_get_change_id(xmlDocPtr doc);
+gboolean msvm_domain_set_change_id(xmlDocPtr doc, const char *change_id);
+
+/* The incoming marker: the hook's "migrate begin" / "restore begin" filter
+ * gives back the incoming definition with incoming="NONCE" on the project's
+ * element, so that the "prepare begin" of that same operation (and no other
+ * start) is recognised (hooks/msvm-hook-incoming.c). */
+char *msvm_domain_get_incoming(xmlDocPtr doc);
+gboolean msvm_domain_set_incoming(xmlDocPtr doc, const char *nonce);
 
 /* TRUE when the domain carries the project's metadata element. */
 gboolean msvm_domain_is_managed(xmlDocPtr doc);

@@ -6,9 +6,11 @@
 # with MSVM_SECURITY_FAULT_INJECT=N for N = 1, 2, ... until a run completes.
 # After each kill, `msvm-security recover --domain` must answer 0 and then:
 #  - no journal is left open in the store;
-#  - when the kill came after the journal was written, the change is finished
-#    (the state is under the new protector); before it, nothing changed at all
-#    (definition, secrets, store and state as before the call);
+#  - when the kill came after the domain define (the commit point: the
+#    definition carries the journal's change id), the change is finished (the
+#    state is under the new protector); before it, the change is abandoned:
+#    nothing changed (definition, secrets and state as before the call, and
+#    the store too when the journal was not even written);
 #  - the VM boots, the NV data reads back under the protector now in force,
 #    and the other passphrase does not open the state;
 #  - no secret of the VM is left that no generation in the store accounts
@@ -71,6 +73,7 @@ while [ "$n" -le "$max" ]; do
   MSVM_SECURITY_FAULT_TRACE=1 MSVM_SECURITY_FAULT_INJECT=$n \
     e2e_call R set-security-policy --settings s.xml --policy pol.new
   point=$(sed -n "s/^msvm-fault-point $n //p" "$E2E_TMP/last-stderr" | tail -n1)
+  abandoned=0
   if [ "$R_EXIT" != 137 ]; then
     e2e_ok "fault point $n: not reached, the change completes (0 or 4096 -> 7)" e2e_method_ok R
     completed=1
@@ -81,7 +84,12 @@ while [ "$n" -le "$max" ]; do
     cur=$(e2e_store_get "$u" store current)
     e2e_store_get "$u" "generation $cur" policy | base64 -d >"$E2E_TMP/curpol" 2>/dev/null
     if grep -q '^\[journal\]' "$(e2e_store_file "$u")" 2>/dev/null; then
-      expect=new why="journal open"
+      cid=$(e2e_store_get "$u" journal change-id)
+      if [ -n "$cid" ] && e2e_virsh dumpxml --inactive "$vm" | grep -q "change=[\"']$cid[\"']"; then
+        expect=new why="journal open, defined"
+      else
+        expect=old why="journal open, not defined yet: abandoned" abandoned=1
+      fi
     elif cmp -s "$E2E_TMP/curpol" "$E2E_WORK/pol.new"; then
       expect=new why="journal closed"
     else
@@ -93,8 +101,15 @@ while [ "$n" -le "$max" ]; do
   e2e_not "  ... no journal left open" grep -q '^\[journal\]' "$(e2e_store_file "$u")"
   if [ "$expect" = old ]; then
     e2e_snapshot "$vm" "$u" "$E2E_TMP/after"
-    e2e_ok "  ... killed before the journal: nothing changed" \
-      e2e_unchanged "$E2E_TMP/before" "$E2E_TMP/after"
+    if [ "$abandoned" = 1 ]; then
+      # the store counted a generation number; everything else is as before
+      no_store() { sed '/^== store/,/^== state/{/^== state/!d}' "$1"; }
+      e2e_ok "  ... abandoned: definition, secrets and state as before" \
+        e2e_unchanged <(no_store "$E2E_TMP/before") <(no_store "$E2E_TMP/after")
+    else
+      e2e_ok "  ... killed before the journal: nothing changed" \
+        e2e_unchanged "$E2E_TMP/before" "$E2E_TMP/after"
+    fi
     good=$E2E_TMP/P.cur bad=$E2E_TMP/P.new
   else
     good=$E2E_TMP/P.new bad=$E2E_TMP/P.cur

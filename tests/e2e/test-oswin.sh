@@ -98,6 +98,9 @@ e2e_ok "  ... byte for byte" cmp "$E2E_TMP/data" "$E2E_TMP/data.2"
 e2e_ok "the first passphrase no longer opens the state" e2e_tpm_refuses "$sdir" "$E2E_TMP/P1"
 e2e_ok "the intermediate one (policy changed, old key protector) neither" \
   e2e_tpm_refuses "$sdir" "$E2E_TMP/P12"
+# (With a hook loaded the boot before the changes made that generation last
+# known good, and the boot after them moved it on: the next call retires it.)
+[ "$E2E_HOOK_LOADED" = 1 ] && e2e_call R recover --domain "$vm"
 e2e_not "the first generation's secret, needed by nothing, is undefined" \
   e2e_virsh secret-dumpxml "$secret1"
 e2e_ok "the current generation's secret is defined" e2e_virsh secret-dumpxml "$secret3"

@@ -111,10 +111,10 @@ main(int argc, char **argv)
     store->journal.new_generation = TRUE;
     store->journal.prev_current = store->current;
     store->journal.prev_state = store->state;
-    store->journal.domain_xml = g_strdup("<domain type='qemu'/>");
+    store->journal.change_id = msvm_store_uuid_generate();
     if (!msvm_store_save(store, &error))
       return fail("save", error);
-    printf("%s\n", gen->secret_uuid);
+    printf("%s %s\n", gen->secret_uuid, store->journal.change_id);
   } else if (g_str_equal(cmd, "secret") && argc > 4) {
     MsvmGeneration *gen = msvm_store_get_generation(store, atoi(argv[4]));
     if (gen == NULL)

@@ -16,6 +16,7 @@
 
 #include "msvm-error.h"
 #include "msvm-kdf.h"
+#include "msvm-change.h"
 #include "msvm-store.h"
 
 static const guint8 vm_uuid[16] = { 0x5f, 0x2b, 0x7a, 0x1c, 0x3d, 0x4e, 0x4f, 0x60,
@@ -159,7 +160,7 @@ test_roundtrip(Fixture *f, gconstpointer data)
   store->journal.new_generation = TRUE;
   store->journal.prev_current = 1;
   store->journal.prev_state = 1;
-  store->journal.domain_xml = g_strdup("<domain>\n  <name>x</name>\n</domain>\n");
+  store->journal.change_id = g_strdup("0a1b2c3d-0000-4000-8000-00000000c1d0");
   store->journal.has_stash = TRUE;
   store->journal.stash = NULL;
   job = msvm_store_add_job(store, "SetSecurityPolicy", 2);
@@ -202,7 +203,8 @@ test_roundtrip(Fixture *f, gconstpointer data)
   g_assert_true(again->journal.open);
   g_assert_cmpuint(again->journal.target, ==, 2);
   g_assert_true(again->journal.new_generation);
-  g_assert_cmpstr(again->journal.domain_xml, ==, store->journal.domain_xml);
+  g_assert_cmpstr(again->journal.change_id, ==, store->journal.change_id);
+  g_assert_null(again->journal.domain_xml); /* never written: it may hold passwords */
   g_assert_true(again->journal.has_stash);
   g_assert_null(again->journal.stash);
   g_assert_cmpstr(again->journal.job_id, ==, job_id);
@@ -409,6 +411,21 @@ test_jobs(Fixture *f, gconstpointer data)
                    MSVM_JOB_EXCEPTION);
 }
 
+/* The hook's side of the change protocol (no host: nothing defined). */
+static MsvmChange
+hook_change(MsvmStore *store, const char *state_dir, const char *secret, const char *change_id)
+{
+  MsvmChange change = {
+    .actor = MSVM_CHANGE_BY_HOOK,
+    .store = store,
+    .state_dir = state_dir,
+    .vm_name = "test-vm",
+  };
+  change.definition.secret = g_strdup(secret);
+  change.definition.change_id = g_strdup(change_id);
+  return change;
+}
+
 static void
 test_finish_without_state(Fixture *f, gconstpointer data)
 {
@@ -419,23 +436,97 @@ test_finish_without_state(Fixture *f, gconstpointer data)
   MsvmGeneration *g = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
                                                 FALSE);
   MsvmStoreJob *job = msvm_store_add_job(store, "SetKeyProtector", g->number);
+  MsvmChange change;
 
   store->current = g->number;
   store->state = 0;
+  save(store);
   /* no state yet: libvirt creates it under `current`; the job completes */
-  g_assert_true(msvm_store_finish_rekey(store, missing, &error));
+  change = hook_change(store, missing, g->secret_uuid, NULL);
+  g_assert_true(msvm_change_finish(&change, NULL, &error));
+  msvm_change_clear(&change);
   g_assert_no_error(error);
   g_assert_cmpuint(store->state, ==, g->number);
   g_assert_cmpuint(job->state, ==, MSVM_JOB_COMPLETED);
   g_assert_cmpuint(job->error_code, ==, 0);
   again = load(f);
   g_assert_cmpuint(again->state, ==, g->number);
+}
 
-  /* never to plaintext: no current generation leaves everything */
-  again->current = 0;
-  again->state = 5;
-  g_assert_true(msvm_store_finish_rekey(again, missing, &error));
-  g_assert_cmpuint(again->state, ==, 5);
+/* libvirt 9.6+ leaves an empty tpm2 directory for "no TPM yet" (issue 8,
+ * finding 5): finishing takes it as a new TPM, never as a damaged state. */
+static void
+test_finish_empty_state_dir(Fixture *f, gconstpointer data)
+{
+  g_autoptr(MsvmStore) store = load(f);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *state_dir = g_build_filename(f->root, "tpm2", NULL);
+  g_autofree char *lock = g_build_filename(state_dir, ".lock", NULL);
+  MsvmGeneration *g1 = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  MsvmGeneration *g2 = msvm_store_add_generation(store, (const guint8 *)"b", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  MsvmChange change;
+
+  store->current = g2->number;
+  store->state = g1->number;
+  save(store);
+  g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+  g_assert_true(msvm_change_state_is_new(state_dir));
+  change = hook_change(store, state_dir, g2->secret_uuid, NULL);
+  g_assert_true(msvm_change_finish(&change, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(store->state, ==, g2->number);
+  /* only swtpm's .lock in it: still no TPM */
+  g_assert_true(g_file_set_contents(lock, "", 0, NULL));
+  g_assert_true(msvm_change_state_is_new(state_dir));
+  g_assert_true(msvm_change_finish(&change, NULL, &error));
+  g_assert_no_error(error);
+  msvm_change_clear(&change);
+}
+
+/* An open journal is resolved by the definition, whoever finishes: it
+ * carries the journal's change id (the define took effect) or not. */
+static void
+test_journal_resolved_by_definition(Fixture *f, gconstpointer data)
+{
+  const gboolean took_effect = GPOINTER_TO_INT(data);
+  g_autoptr(MsvmStore) store = load(f);
+  g_autoptr(MsvmStore) again = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *missing = g_build_filename(f->root, "no-such-tpm2", NULL);
+  MsvmGeneration *g1 = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  MsvmGeneration *g2 = msvm_store_add_generation(store, (const guint8 *)"b", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  const char *id = "6b1f3c7e-8a0d-4c59-9e21-3f4a5b6c7d8e";
+  MsvmStoreJob *job = msvm_store_add_job(store, "SetKeyProtector", g2->number);
+  MsvmChange change;
+  gboolean did = FALSE;
+
+  store->current = store->state = g1->number;
+  store->journal.open = TRUE;
+  store->journal.target = g2->number;
+  store->journal.new_generation = TRUE;
+  store->journal.prev_current = store->journal.prev_state = g1->number;
+  store->journal.change_id = g_strdup(id);
+  store->journal.job_id = g_strdup(job->id);
+  save(store);
+
+  change = took_effect ? hook_change(store, missing, g2->secret_uuid, id)
+                       : hook_change(store, missing, g1->secret_uuid, NULL);
+  g_assert_true(msvm_change_finish(&change, &did, &error));
+  g_assert_no_error(error);
+  msvm_change_clear(&change);
+  g_assert_true(did);
+  again = load(f);
+  g_assert_false(again->journal.open); /* I4: no journal after finishing */
+  g_assert_cmpuint(again->current, ==, took_effect ? g2->number : g1->number);
+  g_assert_cmpuint(again->state, ==, again->current);
+  /* the target stays until retire asks the daemon what still names it */
+  g_assert_nonnull(msvm_store_get_generation(again, g2->number));
+  job = msvm_store_get_job(again, job->id);
+  g_assert_cmpuint(job->state, ==, took_effect ? MSVM_JOB_COMPLETED : MSVM_JOB_EXCEPTION);
 }
 
 static void
@@ -444,7 +535,7 @@ test_leftovers(Fixture *f, gconstpointer data)
   g_autoptr(MsvmStore) store = load(f);
   g_autoptr(GError) error = NULL;
   g_autofree char *tmp = NULL, *side = NULL, *side_file = NULL, *state_dir = NULL;
-  gboolean changed = TRUE;
+  MsvmChange change;
   int fd;
 
   save(store);
@@ -471,10 +562,10 @@ test_leftovers(Fixture *f, gconstpointer data)
     g_assert_true(g_file_set_contents(lock, "", 0, NULL));
     g_assert_true(g_file_set_contents(side_lock, "", 0, NULL));
   }
-  /* (this state directory has no permall, so it opens under nothing) */
-  g_assert_false(msvm_store_locate_state(store, state_dir, &changed, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
-  g_assert_false(changed);
+  change = hook_change(store, state_dir, NULL, NULL);
+  g_assert_true(msvm_change_finish(&change, NULL, &error));
+  g_assert_no_error(error);
+  msvm_change_clear(&change);
   g_assert_false(g_file_test(side, G_FILE_TEST_EXISTS));
 }
 
@@ -512,6 +603,11 @@ main(int argc, char **argv)
   ADD("lock", test_lock);
   ADD("jobs", test_jobs);
   ADD("finish-without-state", test_finish_without_state);
+  ADD("finish-empty-state-dir", test_finish_empty_state_dir);
+  g_test_add("/store/journal-took-effect", Fixture, GINT_TO_POINTER(TRUE), setup,
+             test_journal_resolved_by_definition, teardown);
+  g_test_add("/store/journal-abandoned", Fixture, GINT_TO_POINTER(FALSE), setup,
+             test_journal_resolved_by_definition, teardown);
   ADD("leftovers", test_leftovers);
   ADD("damaged", test_damaged);
   return g_test_run();
