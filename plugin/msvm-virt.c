@@ -295,8 +295,15 @@ msvm_virt_collect_tpm_secrets(const char *xml, GPtrArray *out)
   if (doc == NULL)
     return;
   ctx = xmlXPathNewContext(doc);
+  /* Anchored: a definition, a managed-save image's definition, or a
+   * snapshot's (its domain and inactiveDomain); never <metadata>, where the
+   * definer may put anything. */
   obj = ctx ? xmlXPathEvalExpression(
-                (const xmlChar *)"//devices/tpm/backend/encryption/@secret", ctx)
+                (const xmlChar *)"/domain/devices/tpm/backend/encryption/@secret"
+                                 " | /domainsnapshot/domain/devices/tpm/backend/encryption/@secret"
+                                 " | /domainsnapshot/inactiveDomain/devices/tpm/backend"
+                                 "/encryption/@secret",
+                ctx)
             : NULL;
   if (obj != NULL && obj->nodesetval != NULL) {
     for (int i = 0; i < obj->nodesetval->nodeNr; i++) {

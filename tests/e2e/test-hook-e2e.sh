@@ -152,7 +152,7 @@ current_policy() {     # the current generation's policy bytes -> FILE
 }
 e2e_random "$E2E_WORK/polk" 64
 MSVM_SECURITY_FAULT_TRACE=1 e2e_call K set-security-policy --settings settings.xml --policy polk
-points=$(sed -n 's/^msvm-fault-point \([0-9]*\) \(store-fsync-dir\|after-journal\|after-secret\|after-define\|rekey-fsync-parent\|after-rekey\|after-close\)$/\1/p' \
+points=$(sed -n 's/^msvm-fault-point \([0-9]*\) \(store-fsync-dir\|after-journal\|after-secret\|after-define\|rekey-fsync-parent\|after-rekey\|after-record\|after-abandon\)$/\1/p' \
   "$E2E_TMP/last-stderr" | tr '\n' ' ')
 e2e_ok "a traced change lists its fault points ($points)" test -n "$points"
 killed=0

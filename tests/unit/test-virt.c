@@ -68,18 +68,34 @@ test_collect_secrets(void)
     "<tpm model='tpm-crb'><backend type='emulator' version='2.0'>"
     "<encryption secret='66666666-2222-3333-4444-555555555555'/></backend></tpm>"
     "</devices></domain></domainsnapshot>";
+  /* what a definer put under <metadata> names nothing (issue 8, finding 8) */
+  const char *in_metadata =
+    "<domain type='qemu'><name>a</name><metadata><app:x xmlns:app='urn:example:app'>"
+    "<devices><tpm><backend type='emulator'>"
+    "<encryption secret='99999999-2222-3333-4444-555555555555'/></backend></tpm></devices>"
+    "<domain><devices><tpm><backend type='emulator'>"
+    "<encryption secret='88888888-2222-3333-4444-555555555555'/></backend></tpm></devices>"
+    "</domain></app:x></metadata><devices/></domain>";
+  const char *inactive_in_snapshot =
+    "<domainsnapshot><name>s2</name><inactiveDomain type='qemu'><name>a</name><devices>"
+    "<tpm model='tpm-crb'><backend type='emulator' version='2.0'>"
+    "<encryption secret='77777777-2222-3333-4444-555555555555'/></backend></tpm>"
+    "</devices></inactiveDomain></domainsnapshot>";
   const char *plain = "<domain type='qemu'><name>a</name><devices>"
                       "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>"
                       "</devices></domain>";
 
   msvm_virt_collect_tpm_secrets(domain, out);
   msvm_virt_collect_tpm_secrets(snapshot, out);
+  msvm_virt_collect_tpm_secrets(in_metadata, out);
+  msvm_virt_collect_tpm_secrets(inactive_in_snapshot, out);
   msvm_virt_collect_tpm_secrets(plain, out);
   msvm_virt_collect_tpm_secrets("<not xml", out);
   msvm_virt_collect_tpm_secrets(NULL, out);
-  g_assert_cmpuint(out->len, ==, 2);
+  g_assert_cmpuint(out->len, ==, 3);
   g_assert_cmpstr(g_ptr_array_index(out, 0), ==, "11111111-2222-3333-4444-555555555555");
   g_assert_cmpstr(g_ptr_array_index(out, 1), ==, "66666666-2222-3333-4444-555555555555");
+  g_assert_cmpstr(g_ptr_array_index(out, 2), ==, "77777777-2222-3333-4444-555555555555");
 }
 
 int
