@@ -102,3 +102,10 @@ EOF
     "$RG_UUID"
   e2e_ok "setup: the VM with that secret starts once (libvirt creates its state)" e2e_boot "$vm"
 }
+
+# rg_tpm_secret VM: the secret the persistent definition's TPM names (as
+# e2e_tpm_secret, but blind to anything under <metadata>).
+rg_tpm_secret() {
+  e2e_virsh dumpxml --inactive "$1" | sed '/<metadata>/,/<\/metadata>/d' |
+    sed -n "s/.*<encryption secret=['\"]\([^'\"]*\)['\"].*/\1/p" | head -n1
+}
