@@ -550,7 +550,6 @@ locate_state(MsvmChange *change, GError **error)
   MsvmStore *store = change->store;
   g_autoptr(GError) first = NULL;
 
-  (void)msvm_rekey_remove_leftover(change->state_dir, NULL);
   if (msvm_change_state_is_new(change->state_dir)) {
     /* no TPM yet: libvirt creates it under the secret the definition names */
     guint now = store->current;
@@ -658,6 +657,9 @@ rekey_and_close_jobs(MsvmChange *change, gboolean *did, GError **error)
 
   if (change->active)
     return TRUE; /* its swtpm owns the state and keeps its key */
+  /* what an interrupted re-key left beside the state is ours, whoever owns
+   * the TPM now (the side directory holds a copy under an old key) */
+  (void)msvm_rekey_remove_leftover(change->state_dir, NULL);
   if (!state_is_ours(change)) {
     close_jobs(change, NULL);
     if (had_jobs && !msvm_store_has_open_jobs(store)) {
