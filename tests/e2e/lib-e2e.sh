@@ -347,7 +347,12 @@ e2e_init() {
   # hook in place: daemons read hooks only when they start) names a function
   # here; it runs under the run lock, after the leftovers were cleaned.
   if [ -n "${E2E_BEFORE_DAEMON:-}" ]; then
+    local t_before=$SECONDS
     "$E2E_BEFORE_DAEMON" || e2e_bail "$E2E_BEFORE_DAEMON failed"
+    # (waiting for the global hook lock is lock wait, not the first step's time)
+    E2E_LOCK_WAITED=$((E2E_LOCK_WAITED + SECONDS - t_before))
+    E2E_T0=$(date +%s.%N)
+    E2E_T_LAST=$E2E_T0
   fi
 
   # The daemon. fd 9 (the run lock) is not inherited.
