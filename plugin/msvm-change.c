@@ -622,8 +622,7 @@ rekey_to_current(MsvmChange *change, GError **error)
 }
 
 /* Finishing, c3: jobs.  Completed once the stopped VM's state is under
- * `current` and the definition names it; the provider fails the jobs of a
- * definition that names another key protector. */
+ * `current` and the definition names it; a failed re-key fails them. */
 static void
 close_jobs(MsvmChange *change, const GError *rekey_error)
 {
@@ -636,15 +635,12 @@ close_jobs(MsvmChange *change, const GError *rekey_error)
       msvm_store_finish_jobs(store, rekey_error);
     return;
   }
-  if (definition_names_current(change) && store->state == store->current) {
+  /* A definition that names no TPM or another secret for now (removed by
+   * hand, put back later) leaves the jobs Running: they complete at the
+   * re-key that follows, or fail when an outside edit supersedes them
+   * (adopt_definition). */
+  if (definition_names_current(change) && store->state == store->current)
     msvm_store_finish_jobs(store, NULL);
-  } else if (is_provider(change)) {
-    g_autoptr(GError) why = g_error_new(MSVM_ERROR, MSVM_RC_INVALID_STATE,
-                                        "the domain definition no longer names the key "
-                                        "protector this job set (changed outside "
-                                        "msvm-security)");
-    msvm_store_finish_jobs(store, why);
-  }
 }
 
 static gboolean
