@@ -798,8 +798,10 @@ e2e_unchanged() { diff -u "$1" "$2"; }
 # domains are destroyed (their release hooks run normally).  The hook
 # directory is shared by every daemon on the machine, so runs that install it
 # are serialized by a global lock (/tmp/msvm-e2e-hook.lock, any daemon user)
-# held from the install to the removal.  Skips the test when the directory
-# cannot be written (not root).
+# held from the install to the removal (E2E_HOOK_SHARED=1: held shared by
+# the runs of one build, so long campaigns can run side by side; the last
+# one removes the hook).  Skips the test when the directory cannot be
+# written (not root).
 E2E_HOOK_SRC=${MSVM_BUILDDIR:-}/hooks/msvm-security-hook
 E2E_HOOK_DIR=$(sed -n 's/^#define MSVM_HOOKDIR "\(.*\)"$/\1/p' "${MSVM_BUILDDIR:-.}/config.h" 2>/dev/null)
 E2E_HOOK_DIR=${E2E_HOOK_DIR:-/etc/libvirt/hooks/qemu.d}
@@ -812,6 +814,11 @@ E2E_HOOK_INSTALLED=
 e2e_hook_remove() {
   local i
   [ -n "$E2E_HOOK_INSTALLED" ] || return 0
+  # E2E_HOOK_SHARED=1: only the last run using this same hook removes it
+  if [ "${E2E_HOOK_SHARED:-0}" = 1 ] && ! flock -x -n 7; then
+    E2E_HOOK_INSTALLED=
+    return 0
+  fi
   rm -f "$HOOK_DST"
   [ -n "$E2E_HOOK_BACKUP" ] && mv -f "$E2E_HOOK_BACKUP" "$HOOK_DST"
   for ((i = ${#E2E_HOOK_MADE_DIRS[@]} - 1; i >= 0; i--)); do
@@ -827,6 +834,16 @@ e2e_hook_install() {
   [ -w "$d" ] || e2e_skip_all "cannot write libvirt's hook directory $E2E_HOOK_DIR (run as root)"
   exec 7>>/tmp/msvm-e2e-hook.lock || e2e_bail "cannot open /tmp/msvm-e2e-hook.lock"
   chmod 0666 /tmp/msvm-e2e-hook.lock 2>/dev/null
+  if [ "${E2E_HOOK_SHARED:-0}" = 1 ]; then
+    # the same hook already installed by a run that shares it: use it
+    flock -s -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
+    if [ -e "$HOOK_DST" ] && cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
+      E2E_HOOK_INSTALLED=1
+      trap e2e_hook_cleanup EXIT
+      return 0
+    fi
+    flock -u 7
+  fi
   flock -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
   # under the lock: the run that held it may just have removed directories it made
   d=$E2E_HOOK_DIR
@@ -835,15 +852,24 @@ e2e_hook_install() {
     mkdir -m 0755 "${missing[$i]}" || e2e_bail "cannot create ${missing[$i]}"
     E2E_HOOK_MADE_DIRS+=("${missing[$i]}")
   done
-  if [ -e "$HOOK_DST" ] && ! cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
-    E2E_HOOK_BACKUP=$E2E_HOOK_DIR/.50-msvm-security.e2e-backup.$$
-    mv -f "$HOOK_DST" "$E2E_HOOK_BACKUP"
-  fi
   E2E_HOOK_INSTALLED=1
-  cp "$E2E_HOOK_SRC" "$HOOK_DST.tmp.$$" && chmod 0755 "$HOOK_DST.tmp.$$" &&
-    touch -d "@$(($(date +%s) - 5))" "$HOOK_DST.tmp.$$" &&
-    mv -f "$HOOK_DST.tmp.$$" "$HOOK_DST" || e2e_bail "cannot install the hook at $HOOK_DST"
   trap e2e_hook_cleanup EXIT
+  if [ "${E2E_HOOK_SHARED:-0}" = 1 ] && [ -e "$HOOK_DST" ] && cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
+    :   # the same hook, installed by a run that shares it
+  else
+    if [ -e "$HOOK_DST" ] && ! cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
+      E2E_HOOK_BACKUP=$E2E_HOOK_DIR/.50-msvm-security.e2e-backup.$$
+      mv -f "$HOOK_DST" "$E2E_HOOK_BACKUP"
+    fi
+    cp "$E2E_HOOK_SRC" "$HOOK_DST.tmp.$$" && chmod 0755 "$HOOK_DST.tmp.$$" &&
+      touch -d "@$(($(date +%s) - 5))" "$HOOK_DST.tmp.$$" &&
+      mv -f "$HOOK_DST.tmp.$$" "$HOOK_DST" || e2e_bail "cannot install the hook at $HOOK_DST"
+  fi
+  # E2E_HOOK_SHARED=1 (long campaigns side by side, one build): other runs
+  # of the same build may use the installed hook meanwhile; a run of
+  # another build waits for all of them (it needs the lock exclusively).
+  [ "${E2E_HOOK_SHARED:-0}" = 1 ] && flock -s 7
+  return 0
 }
 
 e2e_hook_cleanup() {
