@@ -108,7 +108,14 @@ bytes() {
 
 # ---------------------------------------------------------------- reporting
 
+# A failure is reported once: a condition that stays broken (a secret that
+# stays undefined, ...) is counted again only as a repeat.
+declare -A FAIL_SEEN=()
+REPEATS=0
 fail() {
+  local key="$*"
+  if [ -n "${FAIL_SEEN[$key]:-}" ]; then REPEATS=$((REPEATS + 1)); return 0; fi
+  FAIL_SEEN[$key]=$STEP
   FAILS=$((FAILS + 1))
   STEP_FAILED=1
   echo "seed $SEED step $STEP: $*" >>"$C/failures"
@@ -136,6 +143,7 @@ vsh() { e2e_as_user timeout 120 virsh -q -c "$E2E_URI" "$@"; }
 declare -A MAXP=([set-key-protector]=0 [set-security-policy]=0 [modify-security-settings]=0
                  [get-key-protector]=0 [restore-last-known-good-key-protector]=0 [recover]=0
                  [hook]=0)
+declare -A SEENK=()
 # fault_point KIND DRAW -> FP: a point among those seen (and two beyond: the
 # call may have more to do this time), 1..30 while none was seen
 fault_point() {
@@ -159,6 +167,7 @@ ccall() {
   printf -v "${var}_KILLED" %s ""
   last=$(sed -n 's/^msvm-fault-point \([0-9]*\) .*/\1/p' "$err" | tail -n1)
   [ -n "$last" ] && [ "$last" -gt "${MAXP[$m]:-0}" ] && [ "$rc" != 137 ] && MAXP[$m]=$last
+  [ "$rc" != 137 ] && [ "$rc" != 124 ] && SEENK[$m]=1
   if [ "$rc" = 137 ] && [ -n "${MSVM_SECURITY_FAULT_INJECT:-}" ]; then
     local name
     name=$(sed -n "s/^msvm-fault-point $MSVM_SECURITY_FAULT_INJECT //p" "$err" | tail -n1)
@@ -226,8 +235,8 @@ record_lkg() {
   local i=$1 u=${M_UUID[$1]} cur
   cur=$(e2e_store_get "$u" store current)
   M_LKG_KP[$i]=- M_LKG_POL[$i]=-
-  gen_half "$u" "$cur" key-protector "$W/lkg-kp-$i" && M_LKG_KP[$i]=$W/lkg-kp-$i
-  gen_half "$u" "$cur" policy "$W/lkg-pol-$i" && M_LKG_POL[$i]=$W/lkg-pol-$i
+  gen_half "$u" "$cur" key-protector "$W/lkg-kp-$i-$STEP" && M_LKG_KP[$i]=$W/lkg-kp-$i-$STEP
+  gen_half "$u" "$cur" policy "$W/lkg-pol-$i-$STEP" && M_LKG_POL[$i]=$W/lkg-pol-$i-$STEP
 }
 
 # The passphrase of libvirt secret S, from whichever store holds a generation
@@ -319,12 +328,13 @@ plain_check() {
 # every secret named by any domain (persistent and live definitions,
 # snapshots, managed-save images) is defined
 secrets_named() {
-  local d sn
+  local d sn ms
+  ms=$(vsh list --all --with-managed-save --name)
   for d in $(vsh list --all --name); do
     vsh dumpxml --inactive "$d"
     vsh domstate "$d" | grep -q 'running\|paused' && vsh dumpxml "$d"
     for sn in $(vsh snapshot-list --name "$d" 2>/dev/null); do vsh snapshot-dumpxml "$d" "$sn"; done
-    vsh dominfo "$d" | grep -q 'Managed save: *yes' && vsh managedsave-dumpxml "$d"
+    grep -qx "$d" <<<"$ms" && vsh managedsave-dumpxml "$d"
   done 2>/dev/null | sed -n "s/.*<encryption secret=['\"]\([^'\"]*\)['\"].*/\1/p" | sort -u
 }
 secrets_check() {
@@ -361,7 +371,7 @@ vm_checks() {         # the cheap per-VM checks
   esac
   CHECKS=$((CHECKS + 1))
   local ms=0
-  vsh dominfo "$n" | grep -q 'Managed save: *yes' && ms=1
+  vsh list --all --with-managed-save --name | grep -qx "$n" && ms=1
   [ "$ms" = "${M_MS[$i]}" ] || { fail "$n: managed-save image $ms, the model says ${M_MS[$i]}"; M_MS[$i]=$ms; }
 }
 
@@ -700,7 +710,14 @@ start_vm() {
 
 after_start() {       # after_start I: model updates and checks of a started VM
   local i=$1 js
-  M_RUN[$i]=1 M_MS[$i]=0 M_PENDING[$i]=0
+  M_RUN[$i]=1
+  if [ "${M_MS[$i]}" = 1 ]; then
+    # restored from its managed-save image: the state came with it, nothing
+    # was re-keyed, an open job stays open; last known good is not ours to know
+    M_MS[$i]=0 M_LKG_KP[$i]= M_LKG_POL[$i]=
+    return 0
+  fi
+  M_PENDING[$i]=0
   resolve "$i"
   record_lkg "$i"
   if [ -n "${M_JOB[$i]}" ]; then
@@ -914,9 +931,13 @@ while [ "$STEP" -lt "$CHAOS_STEPS" ] && [ $((SECONDS - T0)) -lt "$CHAOS_TIME_LIM
   i=$PICK
   kind=$(( CHAOS_R[0] % 100 ))
   desc=
-  if [ $kind -lt 24 ]; then
+  # a running VM is mostly destroyed soon (most of the protocol runs on stopped VMs)
+  if [ "${M_RUN[$i]}" = 1 ] && [ $((CHAOS_R[8] % 4)) = 0 ] && [ $kind -lt 83 ]; then kind=50; fi
+  # a VM whose <tpm> was removed by hand gets it back soon
+  if [ "${M_TPMEDIT[$i]}" = 1 ] && [ $((CHAOS_R[8] % 3)) = 0 ]; then kind=70; CHAOS_R[2]=3; fi
+  if [ $kind -lt 20 ]; then
     desc="method on ${M_NAME[$i]}"; step_method "$i" "${CHAOS_R[2]}"
-  elif [ $kind -lt 44 ]; then
+  elif [ $kind -lt 48 ]; then
     # a kill at a random fault point of a call
     kd=$(( CHAOS_R[2] % 11 ))
     if [ $((CHAOS_R[3] % 6)) = 0 ]; then
@@ -925,15 +946,19 @@ while [ "$STEP" -lt "$CHAOS_STEPS" ] && [ $((SECONDS - T0)) -lt "$CHAOS_TIME_LIM
     else
       case $kd in 0|1|2) mm=set-key-protector ;; 3|4|5) mm=set-security-policy ;;
         6|7) mm=modify-security-settings ;; 8|9) mm=get-key-protector ;; *) mm=restore-last-known-good-key-protector ;; esac
+      # a read that was seen to pass no fault point: fault a change instead
+      if [ $mm = get-key-protector ] && [ -n "${SEENK[$mm]:-}" ] && [ "${MAXP[$mm]}" = 0 ]; then
+        kd=$(( kd == 8 ? 0 : 3 )); mm=$([ $kd = 0 ] && echo set-key-protector || echo set-security-policy)
+      fi
       fault_point "$mm" "${CHAOS_R[4]}"; fp=$FP
-      desc="fault $fp in a call on ${M_NAME[$i]}"; step_method "$i" "${CHAOS_R[2]}" "$fp"
+      desc="fault $fp in a call on ${M_NAME[$i]}"; step_method "$i" "$kd" "$fp"
     fi
-  elif [ $kind -lt 60 ]; then
+  elif [ $kind -lt 62 ]; then
     if stopped "$i"; then desc="start ${M_NAME[$i]}"; step_start "$i"
     else desc="destroy ${M_NAME[$i]}"; step_destroy "$i"; fi
-  elif [ $kind -lt 67 ]; then
+  elif [ $kind -lt 68 ]; then
     desc="recover ${M_NAME[$i]}"; step_recover "$i"
-  elif [ $kind -lt 77 ]; then
+  elif [ $kind -lt 78 ]; then
     desc="outside edit of ${M_NAME[$i]}"; step_edit "$i" "${CHAOS_R[2]}"
   elif [ $kind -lt 81 ]; then
     if [ ${#CL_NAME[@]} -gt 0 ]; then desc="clone start/destroy"; step_clone "${CHAOS_R[2]}"
@@ -963,7 +988,7 @@ ELAPSED=$((SECONDS - T0))
 e2e_note "chaos figures (seed $SEED): $STEP steps in ${ELAPSED}s, $CALLS calls"
 e2e_note "  fault points hit: CLI $CRASH_CLI, hook $CRASH_HOOK"
 e2e_note "  hook runs (starts): $HOOK_RUNS; outside edits: $EDITS"
-e2e_note "  invariant checks: $CHECKS; failures: $FAILS"
+e2e_note "  invariant checks: $CHECKS; failures: $FAILS (and $REPEATS repeats of a failure already reported)"
 if [ -s "$C/points-cli" ]; then
   e2e_note "  CLI fault points by name: $(awk '{print $1 ":" $3}' "$C/points-cli" | sort | uniq -c | sort -rn | awk '{printf "%s %s, ", $1, $2}' | head -c 1500)"
 fi
