@@ -128,7 +128,7 @@ chk() {
   "$@" >"$C/chk.log" 2>&1
   rc=$?
   if [ $rc -ne 0 ]; then
-    e2e_diag "$(tail -n 15 "$C/chk.log")"
+    [ -n "${FAIL_SEEN[$desc]:-}" ] || e2e_diag "$(tail -n 15 "$C/chk.log")"
     fail "$desc"
   fi
   return $rc
@@ -174,6 +174,7 @@ ccall() {
     printf -v "${var}_KILLED" %s "${name:-?}"
     CRASH_CLI=$((CRASH_CLI + 1))
     echo "$m $MSVM_SECURITY_FAULT_INJECT ${name:-?}" >>"$C/points-cli"
+    echo "  points passed: $(sed -n 's/^msvm-fault-point [0-9]* //p' "$err" | tr '\n' ' ')" >>"$C/calls.log"
   fi
   {
     echo "step $STEP: msvm-security --json $* ${MSVM_SECURITY_FAULT_INJECT:+(fault $MSVM_SECURITY_FAULT_INJECT)}"
@@ -729,10 +730,18 @@ after_start() {       # after_start I: model updates and checks of a started VM
   fi
 }
 
+pending_change() {    # the store records an unfinished change of VM I
+  local u=${M_UUID[$1]}
+  journal_open "$1" || [ "$(e2e_store_get "$u" store state)" != "$(e2e_store_get "$u" store current)" ]
+}
 step_start() {        # step_start I
   local i=$1 paused=1 hf=
   [ $((CHAOS_R[5] % 8)) = 0 ] && paused=0
-  [ $((CHAOS_R[6] % 3)) = 0 ] && fault_point hook "${CHAOS_R[7]}" && hf=$FP
+  # the hook has one point when nothing is pending, many when it re-keys
+  if [ $((CHAOS_R[6] % 3)) = 0 ] || { pending_change "$i" && [ $((CHAOS_R[6] % 3)) = 1 ]; }; then
+    if pending_change "$i"; then fault_point hook "${CHAOS_R[7]}"; hf=$FP
+    else hf=$((1 + CHAOS_R[7] % 2)); fi
+  fi
   # a non-paused TCG guest takes a core: at most one at a time
   [ $paused = 0 ] && [ -n "$(vsh list --state-running --name)" ] && paused=1
   start_vm "${M_NAME[$i]}" "$i" $paused "$hf"
