@@ -282,6 +282,7 @@ state_ok() {
   if ! grep -q '^\[journal\]' "$(e2e_store_file "$u")" &&
      [ "$(e2e_store_get "$u" store state)" = "$(e2e_store_get "$u" store current)" ]; then
     echo "and the store records no unfinished change (state = current, no journal)"
+    state_diag "$dir" "$s" "$u"
     return 1
   fi
   for g in $(e2e_store_generations "$u"); do
@@ -298,7 +299,21 @@ state_ok() {
     return 0
   done
   echo "the state opens under no generation of the store"
+  state_diag "$dir" "$s" "$u"
   return 1
+}
+# what the store says and which generation the state really opens under
+state_diag() {        # state_diag DIR SECRET UUID
+  local dir=$1 s=$2 u=$3 g gs opens=none
+  echo "store: current $(e2e_store_get "$u" store current) state $(e2e_store_get "$u" store state)" \
+    "last-known-good $(e2e_store_get "$u" store last-known-good)" \
+    "journal $(grep -q '^\[journal\]' "$(e2e_store_file "$u")" && echo open || echo none)"
+  for g in $(e2e_store_generations "$u"); do
+    gs=$(e2e_store_get "$u" "generation $g" secret)
+    pass_for_secret "$gs" "$C/P" && e2e_tpm_opens "$dir" "$C/P" >/dev/null 2>&1 && opens=$g
+    echo "generation $g: secret $gs$([ "$gs" = "$s" ] && echo ' (the definition names it)')$(secret_defined "$gs" || echo ' (undefined)')"
+  done
+  echo "the state opens under generation: $opens"
 }
 
 vm_state_check() {    # vm_state_check I
