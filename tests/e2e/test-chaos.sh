@@ -1007,6 +1007,13 @@ while [ "$STEP" -lt "$CHAOS_STEPS" ] && [ $((SECONDS - T0)) -lt "$CHAOS_TIME_LIM
     desc="several VMs started at once"; step_multistart
   fi
   invariants
+  # what the stores say after the step (steps.log, for reading a failure)
+  for j in $(seq 0 $((NVM - 1))); do
+    printf '  %s: current %s state %s lkg %s%s; def %s\n' "${M_NAME[$j]}" \
+      "$(e2e_store_get "${M_UUID[$j]}" store current)" "$(e2e_store_get "${M_UUID[$j]}" store state)" \
+      "$(e2e_store_get "${M_UUID[$j]}" store last-known-good)" "$(journal_open "$j" && echo ', journal open')" \
+      "$(vsh dumpxml --inactive "${M_NAME[$j]}" 2>/dev/null | sed -n "s/.*<encryption secret=['\"]\([^'\"]*\)['\"].*/\1/p" | cut -c1-8)"
+  done >>"$C/steps.log"
   [ "$STEP_FAILED" = 0 ] && e2e_tap 0 "seed $SEED step $STEP: $desc"
 done
 ELAPSED=$((SECONDS - T0))
