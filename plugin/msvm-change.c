@@ -622,7 +622,9 @@ rekey_to_current(MsvmChange *change, GError **error)
 }
 
 /* Finishing, c3: jobs.  Completed once the stopped VM's state is under
- * `current` and the definition names it; a failed re-key fails them. */
+ * `current` and the definition names it; a failed re-key fails them, and
+ * so does the provider for a stopped VM whose definition names no vTPM of
+ * ours (the hook leaves them: a start without the TPM changes nothing). */
 static void
 close_jobs(MsvmChange *change, const GError *rekey_error)
 {
@@ -635,12 +637,21 @@ close_jobs(MsvmChange *change, const GError *rekey_error)
       msvm_store_finish_jobs(store, rekey_error);
     return;
   }
-  /* A definition that names no TPM or another secret for now (removed by
-   * hand, put back later) leaves the jobs Running: they complete at the
-   * re-key that follows, or fail when an outside edit supersedes them
-   * (adopt_definition). */
-  if (definition_names_current(change) && store->state == store->current)
+  if (definition_names_current(change) && store->state == store->current) {
     msvm_store_finish_jobs(store, NULL);
+  } else if (is_provider(change)) {
+    /* The VM is stopped and its definition names no vTPM of ours (the TPM
+     * removed by hand, TpmEnabled FALSE, a secret set by hand): its next
+     * start does not use the key protector, so the job cannot finish as
+     * asked; a poller is told, never left waiting. */
+    g_autoptr(GError) why = g_error_new(MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                                        "the VM was stopped while its definition names no "
+                                        "vTPM with this key protector (removed, disabled or "
+                                        "edited outside msvm-security); the key protector "
+                                        "stays recorded and the state is re-keyed to it once "
+                                        "the definition names it again");
+    msvm_store_finish_jobs(store, why);
+  }
 }
 
 static gboolean
