@@ -394,7 +394,8 @@ vm_checks() {         # the cheap per-VM checks
   esac
   CHECKS=$((CHECKS + 1))
   local ms=0
-  vsh list --all --with-managed-save --name | grep -qx "$n" && ms=1
+  # (per domain: virDomainHasManagedSaveImage, as the provider asks it)
+  vsh dominfo "$n" 2>/dev/null | grep -qi '^managed save: *yes' && ms=1
   [ "$ms" = "${M_MS[$i]}" ] || { fail "$n: managed-save image $ms, the model says ${M_MS[$i]}"; M_MS[$i]=$ms; }
 }
 
