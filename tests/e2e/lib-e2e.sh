@@ -818,11 +818,12 @@ e2e_hook_remove() {
 e2e_hook_install() {
   local d=$E2E_HOOK_DIR missing=() i
   [ -x "$E2E_HOOK_SRC" ] || e2e_bail "the hook is not built ($E2E_HOOK_SRC)"
-  while [ ! -d "$d" ]; do missing+=("$d"); d=$(dirname "$d"); done
-  [ -w "$d" ] || e2e_skip_all "cannot write libvirt's hook directory $E2E_HOOK_DIR (run as root)"
   exec 7>>/tmp/msvm-e2e-hook.lock || e2e_bail "cannot open /tmp/msvm-e2e-hook.lock"
   chmod 0666 /tmp/msvm-e2e-hook.lock 2>/dev/null
   flock -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
+  # under the lock: the run that held it may have removed directories it made
+  while [ ! -d "$d" ]; do missing+=("$d"); d=$(dirname "$d"); done
+  [ -w "$d" ] || e2e_skip_all "cannot write libvirt's hook directory $E2E_HOOK_DIR (run as root)"
   for ((i = ${#missing[@]} - 1; i >= 0; i--)); do
     mkdir -m 0755 "${missing[$i]}" || e2e_bail "cannot create ${missing[$i]}"
     E2E_HOOK_MADE_DIRS+=("${missing[$i]}")
