@@ -835,16 +835,25 @@ e2e_hook_install() {
   exec 7>>/tmp/msvm-e2e-hook.lock || e2e_bail "cannot open /tmp/msvm-e2e-hook.lock"
   chmod 0666 /tmp/msvm-e2e-hook.lock 2>/dev/null
   if [ "${E2E_HOOK_SHARED:-0}" = 1 ]; then
-    # the same hook already installed by a run that shares it: use it
-    flock -s -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
-    if [ -e "$HOOK_DST" ] && cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
-      E2E_HOOK_INSTALLED=1
-      trap e2e_hook_cleanup EXIT
-      return 0
-    fi
-    flock -u 7
+    # the same hook already installed by a run that shares it: use it;
+    # otherwise install it, once nobody holds the lock
+    local waited=0
+    while :; do
+      flock -s -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
+      if [ -e "$HOOK_DST" ] && cmp -s "$HOOK_DST" "$E2E_HOOK_SRC"; then
+        E2E_HOOK_INSTALLED=1
+        trap e2e_hook_cleanup EXIT
+        return 0
+      fi
+      flock -u 7
+      flock -x -n 7 && break
+      waited=$((waited + 1))
+      [ "$waited" -lt "${E2E_LOCK_WAIT:-1800}" ] || e2e_bail "another e2e run keeps the hook installed"
+      sleep 1
+    done
   fi
-  flock -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
+  [ "${E2E_HOOK_SHARED:-0}" = 1 ] ||
+    flock -w "${E2E_LOCK_WAIT:-1800}" 7 || e2e_bail "another e2e run keeps the hook installed"
   # under the lock: the run that held it may just have removed directories it made
   d=$E2E_HOOK_DIR
   while [ ! -d "$d" ]; do missing+=("$d"); d=$(dirname "$d"); done
