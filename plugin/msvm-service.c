@@ -526,6 +526,7 @@ typedef struct {
   char *new_stash;
   char *message;
   char *change_id;           /* the marker new_xml carries */
+  gboolean names_target;     /* new_xml has an emulator TPM naming the target's secret */
   gboolean nothing_to_do;
 } Plan;
 
@@ -539,6 +540,7 @@ plan_clear(Plan *p)
   p->target = 0;
   p->new_generation = FALSE;
   p->nothing_to_do = FALSE;
+  p->names_target = FALSE;
 }
 
 static gboolean
@@ -710,6 +712,11 @@ plan(VmCtx *ctx, Plan *p, GError **error)
     return FALSE;
   if (!ensure_tpm_secret(doc, target_secret, error))
     return FALSE;
+  {
+    g_autofree char *named = msvm_domain_get_tpm_secret(doc);
+    p->names_target = named != NULL && target_secret != NULL &&
+                      g_ascii_strcasecmp(named, target_secret) == 0;
+  }
   /* The same settings applied again change nothing: no define, no journal
    * (the definition, even its change marker, stays byte for byte). */
   if (p->target == store->current && !p->new_generation &&
@@ -811,7 +818,11 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
       .new_generation = p.new_generation,
       .change_id = p.change_id,
       .stash = p.new_stash,
-      .job_method = ctx.active ? op_names[op] : NULL,
+      /* a job only when the next start has something to wait for: the new
+       * definition names the target's secret and the state is not under it
+       * (a TPM disabled or removed is re-keyed whenever it is back) */
+      .job_method = ctx.active && p.target != 0 && p.names_target &&
+                        ctx.store->state != p.target ? op_names[op] : NULL,
     };
     /* 2. the journal, 3. the target's secret, 4. the definition (the commit
      * point), 4b. recorded; a failed step abandoned the journal, and what it
