@@ -287,8 +287,9 @@ msvm_change_check_invariants(MsvmChange *change, const char *after_step, GError 
                       "store does not hold", after_step, job->id, job->target);
   }
   /* I1: only where this process may read the state (stopped VM, lock held),
-   * and only for a TPM the project owns. */
-  if (!change->active && change->state_dir != NULL && state_is_ours(change) &&
+   * and only for a TPM the definition names as the project's (a state under
+   * a secret set by hand, or a TPM removed, is not what I1 is about). */
+  if (!change->active && change->state_dir != NULL && named_generation(change) != NULL &&
       !msvm_change_state_is_new(change->state_dir)) {
     g_autoptr(GError) local = NULL;
     if (!state_opens_under(store, change->state_dir, store->state, &local) &&
@@ -368,10 +369,19 @@ msvm_change_abandon(MsvmChange *change, const GError *why, gboolean drop_job, GE
   }
   /* `current` moves only when the define is recorded; a journal of an
    * older version may have moved it already */
-  store->current = journal->prev_current;
-  journal_clear(journal);
-  if (!msvm_store_save(store, error))
-    return MSVM_STEP_FAILED;
+  {
+    MsvmJournal kept = *journal;
+    guint kept_current = store->current;
+    store->current = journal->prev_current;
+    memset(journal, 0, sizeof(*journal));
+    if (!msvm_store_save(store, error)) {
+      /* nothing half-applied stays in memory for a later save */
+      *journal = kept;
+      store->current = kept_current;
+      return MSVM_STEP_FAILED;
+    }
+    journal_clear(&kept);
+  }
   msvm_fault_point("after-abandon");
   debug_check(change, "abandoning the journal");
   return MSVM_STEP_DONE;
@@ -429,10 +439,16 @@ msvm_change_define_domain(MsvmChange *change, const char *xml, GError **error)
     /* Applied but reported as failed (a connection lost after the daemon
      * defined it)?  The definition tells; never undo what took effect. */
     MsvmDefinitionFacts now = { 0 };
-    gboolean applied = host->read_definition(host->data, &now, NULL) &&
-                       now.change_id != NULL && journal->change_id != NULL &&
+    gboolean readable = host->read_definition(host->data, &now, NULL);
+    gboolean applied = readable && now.change_id != NULL && journal->change_id != NULL &&
                        g_ascii_strcasecmp(now.change_id, journal->change_id) == 0;
     msvm_definition_facts_clear(&now);
+    if (!readable) {
+      /* cannot tell: the journal stays open and whoever finishes next
+       * decides from the definition */
+      g_propagate_error(error, g_steal_pointer(&define_error));
+      return MSVM_STEP_FAILED;
+    }
     if (!applied) {
       g_propagate_error(error, g_steal_pointer(&define_error));
       (void)msvm_change_abandon(change, *error, TRUE, NULL);
@@ -702,11 +718,38 @@ rekey_and_close_jobs(MsvmChange *change, gboolean *did, GError **error)
   return TRUE;
 }
 
+/* Finishing, 0 (provider): the secret of a generation the VM needs
+ * (`state`, `current`, last known good) undefined by hand is defined again
+ * from the store, so that the VM can start. */
+static MsvmStep
+restore_missing_secrets(MsvmChange *change, GError **error)
+{
+  MsvmStore *store = change->store;
+  const MsvmChangeHost *host = change->host;
+  guint needed[3] = { store->state, store->current, store->last_known_good };
+  MsvmStep step = MSVM_STEP_NOTHING;
+
+  if (!is_provider(change))
+    return MSVM_STEP_NOTHING;
+  for (guint i = 0; i < G_N_ELEMENTS(needed); i++) {
+    const MsvmGeneration *gen = msvm_store_get_generation(store, needed[i]);
+    if (gen == NULL || gen->foreign || host->secret_exists(host->data, gen->secret_uuid))
+      continue;
+    if (!host->define_secret(host->data, store, gen, error))
+      return MSVM_STEP_FAILED;
+    step = MSVM_STEP_DONE;
+  }
+  return step;
+}
+
 gboolean
 msvm_change_finish(MsvmChange *change, gboolean *ret_did, GError **error)
 {
   gboolean did = FALSE;
   MsvmStep step;
+
+  if (restore_missing_secrets(change, error) == MSVM_STEP_FAILED)
+    return FALSE;
 
   step = resolve_journal(change, error);
   if (step == MSVM_STEP_FAILED)

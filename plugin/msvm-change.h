@@ -58,7 +58,9 @@ typedef struct {
   const MsvmChangeHost *host;      /* NULL for the hook */
   const char *state_dir;           /* libvirt's swtpm tpm2 directory */
   const char *vm_name;             /* for messages */
-  gboolean active;                 /* the VM runs: its swtpm owns the state */
+  gboolean active;                 /* the VM runs (its swtpm owns the state) or has a
+                                      managed-save image (its next start restores
+                                      the state saved in it): no re-key */
   MsvmDefinitionFacts definition;  /* owned */
 } MsvmChange;
 

@@ -348,6 +348,8 @@ vm_ctx_change(VmCtx *ctx, MsvmChange *change, MsvmChangeHost *host, GError **err
     .define_domain = host_define_domain,
     .read_definition = host_read_definition,
   };
+  gboolean managed_save = FALSE;
+
   *change = (MsvmChange){
     .actor = MSVM_CHANGE_BY_PROVIDER,
     .store = ctx->store,
@@ -356,6 +358,12 @@ vm_ctx_change(VmCtx *ctx, MsvmChange *change, MsvmChangeHost *host, GError **err
     .vm_name = ctx->name,
     .active = ctx->active,
   };
+  /* A managed-save image holds the vTPM state its next start restores
+   * (under the passphrase it was saved with): the state on disk is not to
+   * be re-keyed, as for a running VM. */
+  if (!ctx->active && !msvm_virt_has_managed_save(ctx->dom, &managed_save, error))
+    return FALSE;
+  change->active = ctx->active || managed_save;
   return read_definition_facts(ctx, &change->definition, error);
 }
 

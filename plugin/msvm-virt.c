@@ -435,10 +435,22 @@ collect_domain_secrets(virDomainPtr dom, GPtrArray *out, GError **error)
   if (n < 0)
     return msvm_virt_error(error, MSVM_RC_FAILED, "cannot list the domain's snapshots");
   for (int i = 0; i < n; i++) {
+    gboolean unreadable = FALSE;
     xml = virDomainSnapshotGetXMLDesc(snaps[i], 0);
-    if (xml != NULL)
+    if (xml != NULL) {
       msvm_virt_collect_tpm_secrets(xml, out);
+    } else {
+      /* deleted meanwhile names nothing; anything else: cannot tell */
+      virErrorPtr e = virGetLastError();
+      unreadable = e == NULL || e->code != VIR_ERR_NO_DOMAIN_SNAPSHOT;
+    }
     free(xml);
+    if (unreadable) {
+      for (int k = i; k < n; k++)
+        virDomainSnapshotFree(snaps[k]);
+      free(snaps);
+      return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read a snapshot of the domain");
+    }
     virDomainSnapshotFree(snaps[i]);
   }
   free(snaps);
