@@ -233,10 +233,20 @@ resolve() {
        M_POLC[$i]="${M_HIST[$i]}"
   fi
 }
-# the store's current halves become last known good (after a start)
+# After a start: the hook's started begin recorded the generation the VM
+# started with as last known good (when its definition has a TPM: a VM
+# started without one records nothing); the model takes last known good from
+# the store.
 record_lkg() {
-  local i=$1 u=${M_UUID[$1]} cur
+  local i=$1 u=${M_UUID[$1]} cur lkg
   cur=$(e2e_store_get "$u" store current)
+  lkg=$(e2e_store_get "$u" store last-known-good)
+  if vsh dumpxml "${M_NAME[$i]}" 2>/dev/null | grep -q '<encryption ' && ! journal_open "$i"; then
+    CHECKS=$((CHECKS + 1))
+    [ "$lkg" = "$cur" ] ||
+      fail "${M_NAME[$i]}: started with generation $cur, the store's last known good is $lkg"
+  fi
+  cur=$lkg
   M_LKG_KP[$i]=- M_LKG_POL[$i]=-
   gen_half "$u" "$cur" key-protector "$W/lkg-kp-$i-$STEP" && M_LKG_KP[$i]=$W/lkg-kp-$i-$STEP
   gen_half "$u" "$cur" policy "$W/lkg-pol-$i-$STEP" && M_LKG_POL[$i]=$W/lkg-pol-$i-$STEP
