@@ -33,25 +33,13 @@
 #include "msvm-change.h"
 #include "msvm-domain.h"
 #include "msvm-error.h"
-#include "msvm-rekey.h"
 #include "msvm-store.h"
 
 static gboolean
 opens_under(const MsvmStore *store, const MsvmGeneration *gen, const char *state_dir,
             GError **error)
 {
-  MsvmStateKey key = { .kdf = MSVM_KDF_PBKDF2, .cipher = MSVM_CIPHER_AES_256_CBC };
-  char *pass = NULL;
-  gsize len = 0;
-  gboolean ok;
-
-  if (!msvm_store_generation_passphrase(store, gen, &pass, &len, error))
-    return FALSE;
-  key.passphrase = (const guint8 *)pass;
-  key.passphrase_len = len;
-  ok = msvm_state_dir_check(state_dir, &key, error);
-  msvm_passphrase_free(pass, len);
-  return ok;
+  return msvm_change_state_opens_under(store, state_dir, gen->number, error);
 }
 
 /* Which other generation of the store opens the state, for the message. */

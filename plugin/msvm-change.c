@@ -237,6 +237,13 @@ state_opens_under(const MsvmStore *store, const char *state_dir, guint number, G
   return ok;
 }
 
+gboolean
+msvm_change_state_opens_under(const MsvmStore *store, const char *state_dir, guint number,
+                              GError **error)
+{
+  return state_opens_under(store, state_dir, number, error);
+}
+
 /* --- invariants ------------------------------------------------------------------ */
 
 static gboolean G_GNUC_PRINTF(3, 4)

@@ -132,6 +132,11 @@ MsvmStep msvm_change_abandon(MsvmChange *change, const GError *why, gboolean dro
  * or empty, as libvirt 9.6+ leaves it). */
 gboolean msvm_change_state_is_new(const char *state_dir);
 
+/* Whether every state file of @state_dir opens, and validates, under the
+ * passphrase of generation @number (0: plaintext). */
+gboolean msvm_change_state_opens_under(const MsvmStore *store, const char *state_dir,
+                                       guint number, GError **error);
+
 /* Check the protocol's invariants (msvm-change.c) against the store and the
  * state; in builds with invariant checks this runs after every step and
  * aborts with a message on a violation.  Returns FALSE with the message in

@@ -458,18 +458,6 @@ collect_domain_secrets(virDomainPtr dom, GPtrArray *out, GError **error)
 }
 
 gboolean
-msvm_virt_referenced_secrets(virDomainPtr dom, GStrv *ret_secrets, GError **error)
-{
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
-
-  if (!collect_domain_secrets(dom, out, error))
-    return FALSE;
-  g_ptr_array_add(out, NULL);
-  *ret_secrets = (GStrv)g_ptr_array_free(g_steal_pointer(&out), FALSE);
-  return TRUE;
-}
-
-gboolean
 msvm_virt_secrets_in_use(virConnectPtr conn, GStrv *ret_secrets, GError **error)
 {
   g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);

@@ -57,11 +57,9 @@ gboolean msvm_virt_host_has_secure_boot(virConnectPtr conn, const char *domain_x
 gboolean msvm_virt_has_managed_save(virDomainPtr dom, gboolean *ret_has, GError **error);
 gboolean msvm_virt_has_memory_snapshots(virDomainPtr dom, gboolean *ret_has, GError **error);
 
-/* The TPM <encryption secret=...> UUIDs named by the inactive and live
- * definitions, the managed-save image and every snapshot (NULL-terminated). */
-gboolean msvm_virt_referenced_secrets(virDomainPtr dom, GStrv *ret_secrets, GError **error);
-
-/* The same for every domain on the daemon (DESIGN.md invariant 2). */
+/* The TPM <encryption secret=...> UUIDs named by every domain on the daemon:
+ * persistent and live definitions, managed-save images, snapshots
+ * (NULL-terminated; DESIGN.md invariant 2). */
 gboolean msvm_virt_secrets_in_use(virConnectPtr conn, GStrv *ret_secrets, GError **error);
 
 /* The <encryption secret> of every emulator TPM in @xml (a domain, or a
