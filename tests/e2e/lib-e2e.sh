@@ -39,6 +39,14 @@ E2E_CLI=${MSVM_BUILDDIR:+$MSVM_BUILDDIR/hooks/msvm-security}
 E2E_URI=qemu:///session
 E2E_NV_INDEX=0x1500016
 
+# e2e_grep_q ARGS...: `grep -q` that reads its input to the end.  The
+# scripts run under pipefail, and `WRITER | grep -q X` leaving at the first
+# match can kill a writer that has more to say with SIGPIPE: the pipeline
+# fails and a match reads as a miss.  (`virsh dominfo`, which writes its
+# lines one by one, made the campaign's seed 307 lose a managed-save image
+# that way.)  Every pipe into a quiet grep in these scripts uses this.
+e2e_grep_q() { grep "$@" >/dev/null; }
+
 # ---------------------------------------------------------------- TAP
 
 E2E_TAP_N=0
@@ -423,7 +431,7 @@ e2e_swtpm_running() {  # e2e_swtpm_running NAME
   for f in "$E2E_RT"/libvirt/qemu/run/swtpm/*-"$1"-swtpm.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && \
-      ps -o args= -p "$pid" | grep -q swtpm && return 0
+      ps -o args= -p "$pid" | e2e_grep_q swtpm && return 0
   done
   return 1
 }
@@ -445,7 +453,7 @@ e2e_boot() {
   E2E_LAST_BOOT_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   echo "started in ${E2E_LAST_BOOT_SECONDS}s"
   [ "$(e2e_domstate "$name")" = "$want" ] || { echo "not $want after start"; rc=1; }
-  if [ $rc = 0 ] && e2e_virsh dumpxml "$name" | grep -q '<tpm '; then
+  if [ $rc = 0 ] && e2e_virsh dumpxml "$name" | e2e_grep_q '<tpm '; then
     e2e_swtpm_running "$name" || { echo "no swtpm running for $name"; rc=1; }
   fi
   e2e_virsh destroy "$name" >/dev/null || rc=1

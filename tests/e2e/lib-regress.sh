@@ -66,7 +66,7 @@ rg_get_kp() {
 
 # rg_secret_listed UUID: libvirt has the secret.
 rg_secret_listed() {
-  e2e_virsh secret-list | awk '{print $1}' | grep -qx "$1"
+  e2e_virsh secret-list | awk '{print $1}' | e2e_grep_q -x "$1"
 }
 
 rg_no_journal() {     # rg_no_journal UUID: the store has no [journal] group

@@ -241,7 +241,7 @@ record_lkg() {
   local i=$1 u=${M_UUID[$1]} cur lkg
   cur=$(e2e_store_get "$u" store current)
   lkg=$(e2e_store_get "$u" store last-known-good)
-  if vsh dumpxml "${M_NAME[$i]}" 2>/dev/null | grep -q '<encryption ' && ! journal_open "$i"; then
+  if vsh dumpxml "${M_NAME[$i]}" 2>/dev/null | e2e_grep_q '<encryption ' && ! journal_open "$i"; then
     CHECKS=$((CHECKS + 1))
     [ "$lkg" = "$cur" ] ||
       fail "${M_NAME[$i]}: started with generation $cur, the store's last known good is $lkg"
@@ -271,7 +271,7 @@ pass_for_secret() {
   done
   return 1
 }
-secret_defined() { vsh secret-list | awk '{print $1}' | grep -qx "$1"; }
+secret_defined() { vsh secret-list | awk '{print $1}' | e2e_grep_q -x "$1"; }
 
 # ---------------------------------------------------------------- invariants
 
@@ -331,7 +331,7 @@ state_diag() {        # state_diag DIR SECRET UUID
 vm_state_check() {    # vm_state_check I
   local i=$1 n=${M_NAME[$1]} s
   [ "${M_RUN[$i]}" = 0 ] || return 0
-  vsh dumpxml --inactive "$n" 2>/dev/null | grep -q '<tpm ' || return 0
+  vsh dumpxml --inactive "$n" 2>/dev/null | e2e_grep_q '<tpm ' || return 0
   s=$(e2e_tpm_secret "$n" 2>/dev/null)
   chk "$n: the stopped VM's state opens under the secret its definition names ($s) and its NV data reads back" \
     state_ok "$(e2e_state_dir "${M_UUID[$i]}")" "$s" "${M_DATA[$i]}" "${M_UUID[$i]}"
@@ -360,7 +360,7 @@ secrets_named() {
   ms=$(vsh list --all --with-managed-save --name)
   for d in $(vsh list --all --name); do
     vsh dumpxml --inactive "$d"
-    vsh domstate "$d" | grep -q 'running\|paused' && vsh dumpxml "$d"
+    vsh domstate "$d" | e2e_grep_q 'running\|paused' && vsh dumpxml "$d"
     for sn in $(vsh snapshot-list --name "$d" 2>/dev/null); do vsh snapshot-dumpxml "$d" "$sn"; done
     grep -qx "$d" <<<"$ms" && vsh managedsave-dumpxml "$d"
   done 2>/dev/null | sed -n "s/.*<encryption secret=['\"]\([^'\"]*\)['\"].*/\1/p" | sort -u
@@ -392,7 +392,7 @@ vm_checks() {         # the cheap per-VM checks
   fi
   if [ "${M_TPMEDIT[$i]}" = 1 ]; then
     CHECKS=$((CHECKS + 1))
-    vsh dumpxml --inactive "$n" | grep -q '<tpm ' &&
+    vsh dumpxml --inactive "$n" | e2e_grep_q '<tpm ' &&
       fail "$n: the <tpm> the administrator removed is back"
   fi
   st=$(e2e_domstate "$n")
@@ -405,7 +405,7 @@ vm_checks() {         # the cheap per-VM checks
   CHECKS=$((CHECKS + 1))
   local ms=0
   # (per domain: virDomainHasManagedSaveImage, as the provider asks it)
-  vsh dominfo "$n" 2>/dev/null | grep -qi '^managed save: *yes' && ms=1
+  vsh dominfo "$n" 2>/dev/null | e2e_grep_q -i '^managed save: *yes' && ms=1
   # (whether libvirt keeps a managed-save image after a failed restore is
   # libvirt's business, not the protocol's: the model follows what it sees)
   [ "$ms" = "${M_MS[$i]}" ] || { note "$n: managed-save image $ms (the model had ${M_MS[$i]})"; M_MS[$i]=$ms; }
@@ -414,7 +414,7 @@ vm_checks() {         # the cheap per-VM checks
 ms_refresh() {        # ms_refresh I: the model's managed-save flag from libvirt
   local n=${M_NAME[$1]}
   M_MS[$1]=0
-  vsh dominfo "$n" 2>/dev/null | grep -qi '^managed save: *yes' && M_MS[$1]=1
+  vsh dominfo "$n" 2>/dev/null | e2e_grep_q -i '^managed save: *yes' && M_MS[$1]=1
   return 0
 }
 
@@ -450,11 +450,10 @@ expect_call() {
     fail "$what: no answer within 120 s (exit $ex): the call wedged"; return 1
   fi
   # a managed-save image refuses a change (32775, its documented
-  # precondition); whether libvirt still has one after a failed restore is
-  # libvirt's business: the model follows what the refusal says
+  # precondition); the model read libvirt's flag just before the call
   if [ "$rv" = 32775 ] && [ "$ex" = 1 ] &&
-     jq -r '.Message // empty' <<<"$(eval echo "\${${var}_JSON}")" | grep -q 'has a managed-save image'; then
-    [ "${M_MS[$i]}" = 1 ] || note "$what: refused for a managed-save image (the model had none)"
+     jq -r '.Message // empty' <<<"$(eval echo "\${${var}_JSON}")" | e2e_grep_q 'has a managed-save image'; then
+    [ "${M_MS[$i]}" = 1 ] || fail "$what: refused for a managed-save image that libvirt did not report before the call"
     M_MS[$i]=1
     return 1
   fi
@@ -677,7 +676,7 @@ step_method() {       # step_method I KIND-DRAW [FAULT]
   if [ "${M_GFX[$i]}" = 1 ] && [ "${M_SET[$i]}" != "?" ] && [ "$(cut -d' ' -f2 <<<"${M_SET[$i]}")" = TRUE ] &&
      [ $m != get-key-protector ] && [ "$running" = 0 ]; then
     CHECKS=$((CHECKS + 1))
-    vsh dumpxml --inactive "$n" | grep -q '<graphics ' &&
+    vsh dumpxml --inactive "$n" | e2e_grep_q '<graphics ' &&
       fail "$n: shielded, the <graphics> added by hand survived a change ($m)"
     M_GFX[$i]=0
   fi
@@ -845,10 +844,6 @@ step_edit() {         # step_edit I KIND-DRAW
          new=${n%%-r*}-r$STEP
          if vsh domrename "$n" "$new" >"$C/rename.out" 2>&1; then
            M_NAME[$i]=$new; E2E_DOMAINS+=("$new"); EDITS=$((EDITS + 1)); note "edit: domrename $n $new"
-         elif grep -q 'managed saved state' "$C/rename.out"; then
-           # libvirt's own bookkeeping of a managed-save image the model lost
-           # track of (see ms_refresh): its documented refusal, not ours
-           M_MS[$i]=1; note "domrename $n refused by libvirt: it has a managed-save image"
          else fail "virsh domrename $n $new: $(head -n1 "$C/rename.out")"; fi
        fi ;;
     3) # the <tpm> removed (kept to put back exactly), or put back
@@ -861,7 +856,7 @@ step_edit() {         # step_edit I KIND-DRAW
          else fail "putting the <tpm> of $n back: $(head -n1 "$C/define.out")"; fi
        elif [ "${M_PENDING[$i]}" = 0 ] && [ "${M_SET[$i]%% *}" = TRUE ] && [ "${M_SHIELD[$i]}" = 0 ] &&
             [ "$(cut -d' ' -f2 <<<"${M_SET[$i]}")" = FALSE ] &&
-            vsh dumpxml --inactive "$n" | grep -q '<tpm '; then
+            vsh dumpxml --inactive "$n" | e2e_grep_q '<tpm '; then
          vsh dumpxml --inactive --security-info "$n" | sed -n '/<tpm /,/<\/tpm>/p' >"$W/tpm-$i.xml"
          if edit_def "$n" '/<tpm /,/<\/tpm>/d'; then
            M_TPMEDIT[$i]=1 M_JOBGONE[$i]=1; EDITS=$((EDITS + 1)); note "edit $n: <tpm> removed"
@@ -869,14 +864,14 @@ step_edit() {         # step_edit I KIND-DRAW
        fi ;;
     4) # a <graphics> on a shielded VM
        if [ "${M_SET[$i]}" != "?" ] && [ "$(cut -d' ' -f2 <<<"${M_SET[$i]}")" = TRUE ] &&
-          ! vsh dumpxml --inactive "$n" | grep -q '<graphics '; then
+          ! vsh dumpxml --inactive "$n" | e2e_grep_q '<graphics '; then
          if edit_def "$n" "s|</devices>|<graphics type='vnc'/></devices>|"; then
            M_GFX[$i]=1; EDITS=$((EDITS + 1)); note "edit $n: <graphics type='vnc'/> added (shielded)"
          else fail "adding a <graphics> to $n failed"; fi
        fi ;;
     5) # a clone sharing the TPM secret
        if [ -z "${M_CLONE[$i]}" ] && [ ${#CL_NAME[@]} -lt 2 ] && [ "${M_TPMEDIT[$i]}" = 0 ] &&
-          vsh dumpxml --inactive "$n" | grep -q '<encryption '; then
+          vsh dumpxml --inactive "$n" | e2e_grep_q '<encryption '; then
          local cn=e2e-chaos-clone$i-$STEP cu
          vsh dumpxml --inactive --security-info "$n" |
            sed -e "s|<name>[^<]*</name>|<name>$cn</name>|" -e '/<uuid>/d' -e '/<nvram/d' >"$W/clone.xml"

@@ -85,7 +85,7 @@ while [ "$n" -le "$max" ]; do
     e2e_store_get "$u" "generation $cur" policy | base64 -d >"$E2E_TMP/curpol" 2>/dev/null
     if grep -q '^\[journal\]' "$(e2e_store_file "$u")" 2>/dev/null; then
       cid=$(e2e_store_get "$u" journal change-id)
-      if [ -n "$cid" ] && e2e_virsh dumpxml --inactive "$vm" | grep -q "change=[\"']$cid[\"']"; then
+      if [ -n "$cid" ] && e2e_virsh dumpxml --inactive "$vm" | e2e_grep_q "change=[\"']$cid[\"']"; then
         expect=new why="journal open, defined"
       else
         expect=old why="journal open, not defined yet: abandoned" abandoned=1

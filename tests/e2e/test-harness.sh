@@ -34,6 +34,17 @@ e2e_passphrase "$E2E_TMP/p3" "$seed" "$vuuid" "$E2E_TMP/kp" ""
 e2e_is "$(cat "$E2E_TMP/p3")" 898a6ccd2b8d6b008c4c44699c25f676c2ab171c1e88a622ff284c99fbf671ad \
   "passphrase derivation: test vector without policy"
 
+# --- a quiet grep at the end of a pipe reads to the end (seed 307)
+# `grep -q` leaves at the first match; a writer with more to say then dies
+# of SIGPIPE and, under pipefail, the match reads as a miss.
+writer() { echo 'Managed save:   yes'; sleep 0.3; echo 'Security model: none'; }
+e2e_not "a writer killed by a leaving 'grep -q' fails the pipeline (the hazard)" \
+  eval "writer | grep -q '^Managed save: *yes'"
+e2e_ok "  ... e2e_grep_q reads to the end: the match is a match" \
+  eval "writer | e2e_grep_q '^Managed save: *yes'"
+e2e_not "  ... and no e2e script pipes into 'grep -q'" \
+  eval "grep -n '| *grep -q' '$(dirname "$0")'/*.sh | grep -v -e 'WRITER | grep -q' -e 'writer | grep -q'"
+
 # --- a plaintext vTPM
 e2e_ok "define a UEFI q35 VM with a vTPM (no encryption)" e2e_define_vm e2e-h-plain uefi tpm
 plain=e2e-h-plain; plain_uuid=$E2E_UUID

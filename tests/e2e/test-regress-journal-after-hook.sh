@@ -55,13 +55,13 @@ kill_after_define "$vm"
 e2e_ok "a: the administrator edits the memory (196608 KiB) with dumpxml/define" \
   rg_redefine "$vm" "s|<memory unit='KiB'>[0-9]*</memory>|<memory unit='KiB'>196608</memory>|;s|<currentMemory unit='KiB'>[0-9]*</currentMemory>|<currentMemory unit='KiB'>196608</currentMemory>|"
 e2e_ok "  ... the definition has the new memory" \
-  eval "e2e_virsh dumpxml --inactive $vm | grep -q \"<memory unit='KiB'>196608</memory>\""
+  eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q \"<memory unit='KiB'>196608</memory>\""
 e2e_ok "a: get-key-protector answers 0" rg_get_kp "s-$vm.xml" "$E2E_TMP/kp.a"
 e2e_ok "  ... with the NEW key-protector bytes" cmp "$E2E_WORK/kpnew-$vm" "$E2E_TMP/kp.a"
 e2e_ok "  ... the edited memory is still in the definition" \
-  eval "e2e_virsh dumpxml --inactive $vm | grep -q \"<memory unit='KiB'>196608</memory>\""
+  eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q \"<memory unit='KiB'>196608</memory>\""
 e2e_ok "  ... and currentMemory too" \
-  eval "e2e_virsh dumpxml --inactive $vm | grep -q \"<currentMemory unit='KiB'>196608</currentMemory>\""
+  eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q \"<currentMemory unit='KiB'>196608</currentMemory>\""
 e2e_ok "  ... the store has no [journal] group" rg_no_journal "$ua"
 
 # --- b. a rename does not wedge the VM ----------------------------------------
@@ -91,7 +91,7 @@ e2e_ok "c: the passphrase of the state generation" rg_gen_passphrase "$E2E_TMP/P
 e2e_ok "  ... opens the state now" e2e_tpm_opens "$sdir" "$E2E_TMP/Pst"
 e2e_ok "c: the <tpm> element removed from the definition by hand" \
   rg_redefine "$vm" '/<tpm /,/<\/tpm>/d'
-e2e_not "  ... the definition has no <tpm>" eval "e2e_virsh dumpxml --inactive $vm | grep -q '<tpm '"
+e2e_not "  ... the definition has no <tpm>" eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q '<tpm '"
 rg_get_kp "s-$vm.xml" "$E2E_TMP/kp.c" >/dev/null
 e2e_call R recover --domain "$vm"
 e2e_ok "c: after get-key-protector and recover the state generation's secret is defined" \
@@ -100,7 +100,7 @@ e2e_ok "  ... the store still holds generation $st" \
   grep -q "^\[generation $st\]\$" "$(e2e_store_file "$uc")"
 e2e_ok "  ... the state opens under its passphrase" e2e_tpm_opens "$sdir" "$E2E_TMP/Pst"
 e2e_not "  ... the definition still has no <tpm> (the edit is not reverted)" \
-  eval "e2e_virsh dumpxml --inactive $vm | grep -q '<tpm '"
+  eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q '<tpm '"
 
 # --- c2. the TPM removed by hand and the VM renamed (the journal's define of
 # the old copy then fails and the change is abandoned): the same ------------

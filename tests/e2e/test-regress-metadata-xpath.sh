@@ -28,7 +28,7 @@ app="<app:x xmlns:app='urn:example:app'><devices><tpm><backend><encryption secre
 e2e_ok "a foreign <metadata> element naming S added (dumpxml/edit/define)" \
   rg_redefine "$vm" "s|</metadata>|$app</metadata>|"
 e2e_ok "  ... libvirt keeps it" \
-  eval "e2e_virsh dumpxml --inactive $vm | grep -q 'urn:example:app'"
+  eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q 'urn:example:app'"
 
 for i in 1 2; do
   e2e_random "$E2E_WORK/pnew$i" $((50 + i))
@@ -52,7 +52,7 @@ e2e_not "S, named only under <metadata>, is undefined" rg_secret_listed "$s1"
 e2e_ok "  ... and its generation is gone from the store" \
   eval "! grep -qx 'secret=$s1' '$(e2e_store_file "$u")'"
 e2e_ok "the foreign metadata element is still in the definition" \
-  eval "e2e_virsh dumpxml --inactive $vm | grep -q 'urn:example:app'"
+  eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q 'urn:example:app'"
 e2e_ok "the VM boots" e2e_boot "$vm"
 
 e2e_done

@@ -81,7 +81,7 @@ e2e_ok "  ... and nothing changed" e2e_unchanged "$E2E_TMP/before" "$E2E_TMP/aft
 # --- TpmEnabled FALSE, then TRUE
 e2e_sample "$E2E_WORK/off.xml" wmi-cimdtd20.xml "$u" TpmEnabled=FALSE EncryptStateAndVmMigrationTraffic=FALSE
 e2e_ok "TpmEnabled FALSE: 0 or 4096 -> 7" ok_call modify-security-settings --settings off.xml
-e2e_not "  ... the definition has no <tpm>" eval "e2e_virsh dumpxml --inactive $vm | grep -q '<tpm '"
+e2e_not "  ... the definition has no <tpm>" eval "e2e_virsh dumpxml --inactive $vm | e2e_grep_q '<tpm '"
 e2e_ok "  ... the state is kept on disk" test -f "$sdir/tpm2-00.permall"
 e2e_ok "  ... the VM boots without a TPM" e2e_boot "$vm"
 e2e_ok "TpmEnabled TRUE again: 0 or 4096 -> 7" ok_call modify-security-settings --settings p.xml
