@@ -19,6 +19,7 @@
 
 #include "msvm-cli.h"
 #include "msvm-error.h"
+#include "msvm-file.h"
 #include "msvm-cli-service.h"
 #include "msvm-security.h"
 #include "msvm-settings.h"
@@ -53,53 +54,15 @@ options_clear(Options *o)
   g_free(o->old_passphrase_file);
 }
 
-static void
-bytes_wipe_unref(GBytes *b)
-{
-  if (b == NULL)
-    return;
-  {
-    gsize len = 0;
-    gconstpointer data = g_bytes_get_data(b, &len);
-    /* we hold the only reference: the buffer is ours to wipe */
-    if (data != NULL && len > 0)
-      memset((void *)data, 0, len);
-    __asm__ __volatile__("" : : "r"(data) : "memory");
-  }
-  g_bytes_unref(b);
-}
-
-/* Write @data to @path atomically, 0600 (the key protector is a secret). */
+/* Write @data to @path atomically, 0600 (the key protector is a secret);
+ * nothing locks an administrator's path, so the temporary name is unique. */
 static gboolean
 write_output(const char *path, GBytes *data, GError **error)
 {
-  g_autofree char *tmp = g_strconcat(path, ".tmp-XXXXXX", NULL);
   gsize len = 0;
-  const guint8 *p = g_bytes_get_data(data, &len);
-  gsize done = 0;
-  int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+  gconstpointer bytes = g_bytes_get_data(data, &len);
 
-  if (fd < 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot create %s: %s", tmp,
-                g_strerror(errno));
-    return FALSE;
-  }
-  while (done < len) {
-    ssize_t n = write(fd, p + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      break;
-    done += (gsize)n;
-  }
-  if (done != len || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-    int saved = errno;
-    unlink(tmp);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot write %s: %s", path,
-                g_strerror(saved));
-    return FALSE;
-  }
-  return TRUE;
+  return msvm_atomic_write(path, bytes, len, 0600, MSVM_ATOMIC_WRITE_UNIQUE_TEMP, error);
 }
 
 static int
@@ -244,16 +207,16 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
         ok = msvm_service_get_key_protector(svc, sdata, slen, &opts, &kp, &error);
         if (ok && o.output != NULL) {
           ok = write_output(o.output, kp, &error);
-          bytes_wipe_unref(kp);
+          g_clear_pointer(&kp, g_bytes_unref);
           kp = NULL;
         }
         if (ok && kp != NULL) {
           MsvmReport report = { .return_value = 0, .payload_kind = MSVM_PAYLOAD_BYTES,
                                 .payload = kp};
           status = msvm_cli_report(cli, &report);
-          bytes_wipe_unref(kp);
-          bytes_wipe_unref(payload);
-          bytes_wipe_unref(old_pass);
+          g_clear_pointer(&kp, g_bytes_unref);
+          g_clear_pointer(&payload, g_bytes_unref);
+          g_clear_pointer(&old_pass, g_bytes_unref);
           options_clear(&o);
           return status;
         }
@@ -271,8 +234,8 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
     status = msvm_cli_report(cli, &report);
   }
   msvm_call_result_clear(&result);
-  bytes_wipe_unref(payload);
-  bytes_wipe_unref(old_pass);
+  g_clear_pointer(&payload, g_bytes_unref);
+  g_clear_pointer(&old_pass, g_bytes_unref);
   options_clear(&o);
   return status;
 }

@@ -21,24 +21,24 @@
 #include <unistd.h>
 
 #include "msvm-cli.h"
+#include "msvm-errno.h"
 #include "msvm-error.h"
+#include "msvm-secret.h"
 #include "msvm-kdf.h"
 #include "msvm-rekey.h"
 
 #define PASSPHRASE_MAX (1024 * 1024)
 
 typedef struct {
-  guint8 *data;
+  GBytes *bytes;       /* a secret buffer (msvm-secret.h): wiped when freed */
+  const guint8 *data;
   gsize len;
 } Passphrase;
 
 static void
 passphrase_clear(Passphrase *p)
 {
-  if (p->data != NULL) {
-    msvm_wipe(p->data, p->len);
-    g_free(p->data);
-  }
+  g_clear_pointer(&p->bytes, g_bytes_unref);
   p->data = NULL;
   p->len = 0;
 }
@@ -47,46 +47,25 @@ passphrase_clear(Passphrase *p)
 static gboolean
 read_secret_fd(int fd, const char *what, Passphrase *ret, GError **error)
 {
-  gsize cap = 256, len = 0;
-  guint8 *buf = g_malloc(cap);
+  gboolean too_long = FALSE;
+  int saved;
 
-  for (;;) {
-    ssize_t n;
-    if (len == cap) {
-      guint8 *bigger;
-      if (cap >= PASSPHRASE_MAX) {
-        msvm_wipe(buf, len);
-        g_free(buf);
-        g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
-                    "%s: passphrase longer than %d bytes", what, PASSPHRASE_MAX);
-        return FALSE;
-      }
-      bigger = g_malloc(cap * 2);
-      memcpy(bigger, buf, len);
-      msvm_wipe(buf, len);
-      g_free(buf);
-      buf = bigger;
-      cap *= 2;
-    }
-    n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int e = errno;
-      msvm_wipe(buf, len);
-      g_free(buf);
-      g_set_error(error, MSVM_ERROR,
-                  e == EACCES ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
-                  "cannot read the passphrase from %s: %s", what, g_strerror(e));
-      return FALSE;
-    }
-    if (n == 0)
-      break;
-    len += (gsize)n;
+  if (msvm_secret_read_fd(fd, PASSPHRASE_MAX, &ret->bytes, &too_long)) {
+    ret->data = g_bytes_get_data(ret->bytes, &ret->len);
+    if (ret->data == NULL)
+      ret->data = (const guint8 *)""; /* (an empty passphrase is still given) */
+    return TRUE;
   }
-  ret->data = buf;
-  ret->len = len;
-  return TRUE;
+  saved = errno;
+  if (too_long)
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "%s: passphrase longer than %d bytes", what, PASSPHRASE_MAX);
+  else
+    g_set_error(error, MSVM_ERROR,
+                msvm_return_code_from_errno(saved) == MSVM_RC_ACCESS_DENIED
+                  ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
+                "cannot read the passphrase from %s: %s", what, g_strerror(saved));
+  return FALSE;
 }
 
 static gboolean
@@ -105,7 +84,8 @@ read_passphrase(const char *path, int fd, const char *which, Passphrase *ret, GE
   if (fd < 0) {
     int e = errno;
     g_set_error(error, MSVM_ERROR,
-                e == EACCES ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
+                msvm_return_code_from_errno(e) == MSVM_RC_ACCESS_DENIED
+                  ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
                 "cannot open the %s passphrase file %s: %s", which, path, g_strerror(e));
     return FALSE;
   }

@@ -173,7 +173,8 @@ msvm_cmd_translate(MsvmCli *cli, int argc, char **argv)
     return report_failure(cli, error);
   }
   if (stash_path != NULL) {
-    if (stash_out != NULL ? !msvm_atomic_write(stash_path, stash_out, strlen(stash_out), 0600, &error)
+    if (stash_out != NULL ? !msvm_atomic_write(stash_path, stash_out, strlen(stash_out), 0600,
+                                            MSVM_ATOMIC_WRITE_UNIQUE_TEMP, &error)
                           : !remove_stash(stash_path, &error))
       return report_failure(cli, error);
   }

@@ -11,7 +11,9 @@
 
 #include <json-glib/json-glib.h>
 
+#include "msvm-errno.h"
 #include "msvm-error.h"
+#include "msvm-secret.h"
 
 static MsvmCli *parsing_cli;
 
@@ -58,9 +60,12 @@ msvm_cli_parse(MsvmCli *cli, int *argc, char ***argv, const GOptionEntry *entrie
 gboolean
 msvm_cli_read_input(const char *path, gsize max_size, GBytes **ret_bytes, GError **error)
 {
-  g_autoptr(GByteArray) buf = g_byte_array_new();
   int fd;
   gboolean is_stdin = g_strcmp0(path, "-") == 0;
+  const char *what = is_stdin ? "standard input" : path;
+  gboolean too_long = FALSE;
+  gboolean ok;
+  int saved;
 
   if (path == NULL || *path == '\0') {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no input file given");
@@ -68,41 +73,28 @@ msvm_cli_read_input(const char *path, gsize max_size, GBytes **ret_bytes, GError
   }
   fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
-    int saved = errno;
+    saved = errno;
     g_set_error(error, MSVM_ERROR,
-                saved == EACCES ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
+                msvm_return_code_from_errno(saved) == MSVM_RC_ACCESS_DENIED
+                  ? MSVM_RC_ACCESS_DENIED : MSVM_RC_INVALID_PARAMETER,
                 "cannot open %s: %s", path, g_strerror(saved));
     return FALSE;
   }
-  for (;;) {
-    guint8 chunk[65536];
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int saved = errno;
-      if (!is_stdin)
-        close(fd);
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
-                  "cannot read %s: %s", is_stdin ? "standard input" : path, g_strerror(saved));
-      return FALSE;
-    }
-    if (n == 0)
-      break;
-    if (buf->len + (gsize)n > max_size) {
-      if (!is_stdin)
-        close(fd);
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
-                  "%s is larger than the limit of %" G_GSIZE_FORMAT " bytes",
-                  is_stdin ? "standard input" : path, max_size);
-      return FALSE;
-    }
-    g_byte_array_append(buf, chunk, (guint)n);
-  }
+  /* straight into a wiped, undumpable buffer: inputs hold key protectors,
+   * policies and passphrases */
+  ok = msvm_secret_read_fd(fd, max_size, ret_bytes, &too_long);
+  saved = errno;
   if (!is_stdin)
     close(fd);
-  *ret_bytes = g_byte_array_free_to_bytes(g_steal_pointer(&buf));
-  return TRUE;
+  if (ok)
+    return TRUE;
+  if (too_long)
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "%s is larger than the limit of %" G_GSIZE_FORMAT " bytes", what, max_size);
+  else
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "cannot read %s: %s", what,
+                g_strerror(saved));
+  return FALSE;
 }
 
 static void

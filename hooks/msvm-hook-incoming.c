@@ -91,7 +91,7 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
     return 1;
   }
   path = g_build_filename(ctx->vm_dir, "incoming", NULL);
-  nonce = msvm_store_uuid_generate();
+  nonce = g_uuid_string_random();
   marker = g_strdup_printf("%s %s\n", migration ? "migrate" : "restore", nonce);
   if (!msvm_domain_set_incoming(ctx->doc, nonce) ||
       (filtered = msvm_domain_format(ctx->doc)) == NULL) {
@@ -99,7 +99,8 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
                       ctx->name);
     return 1;
   }
-  if (!msvm_atomic_write(path, marker, strlen(marker), 0600, &error)) {
+  if (!msvm_atomic_write(path, marker, strlen(marker), 0600,
+                         MSVM_ATOMIC_WRITE_UNIQUE_TEMP, &error)) {
     msvm_hook_message("cannot record the incoming %s of domain %s: %s",
                       migration ? "migration" : "restore", ctx->name, error->message);
     return 1;

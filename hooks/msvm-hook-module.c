@@ -127,7 +127,7 @@ run(int argc, char **argv, const char *xml, size_t len)
     ctx_clear(&ctx);
     return guarding(op) ? 1 : 0;
   }
-  ctx.uuid_str = msvm_store_uuid_format(ctx.uuid);
+  ctx.uuid_str = msvm_uuid_to_string(ctx.uuid);
   ctx.secret = msvm_domain_get_tpm_secret(ctx.doc);
   ctx.uid = geteuid();
   ctx.system = ctx.uid == 0;
@@ -142,11 +142,13 @@ run(int argc, char **argv, const char *xml, size_t len)
     return guarding(op) ? 1 : 0;
   }
   ctx.vm_dir = g_build_filename(ctx.root, ctx.uuid_str, NULL);
+#ifdef MSVM_FAULT_INJECTION
   {
     /* test builds: a crash-injection campaign arms this run (msvm-fault.h) */
     g_autofree char *fault_file = g_build_filename(ctx.root, ".fault-inject", NULL);
     msvm_fault_configure_from_file(fault_file);
   }
+#endif
   ctx.store_file = g_build_filename(ctx.vm_dir, "store", NULL);
 
   switch (op) {

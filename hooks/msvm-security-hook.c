@@ -36,6 +36,7 @@
 
 #include "msvm-domain.h" /* MSVM_METADATA_NS (macro only: nothing is linked) */
 #include "msvm-hook.h"   /* the second stage's entry point */
+#include "msvm-io.h"     /* (libc only, compiled in) */
 
 /* Largest domain XML handed to the second stage (libvirt caps a domain
  * definition at 10 MiB).  Beyond it the input is still read to the end and
@@ -58,7 +59,8 @@ read_and_search(int fd, char **ret_buf, size_t *ret_len)
   if (buf == NULL)
     return -1;
   for (;;) {
-    ssize_t n;
+    size_t got = 0;
+    bool ok;
     if (len == cap) {
       if (cap >= HOOK_MAX_INPUT || overflow) {
         /* Keep only the last NS_LEN - 1 bytes to search across reads. */
@@ -80,16 +82,14 @@ read_and_search(int fd, char **ret_buf, size_t *ret_len)
         buf = nb;
       }
     }
-    n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
+    ok = msvm_read_full(fd, buf + len, cap - len, &got);
+    len += got;
+    if (!ok) {
       free(buf);
       return -1;
     }
-    if (n == 0)
-      break;
-    len += (size_t)n;
+    if (len < cap)
+      break; /* the end of the input */
   }
   if (!found && memmem(buf + scanned, len - scanned, MSVM_METADATA_NS, NS_LEN) != NULL)
     found = 1;

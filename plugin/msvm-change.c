@@ -130,8 +130,8 @@ same_uuid(const char *a, const char *b)
 {
   guint8 ua[16], ub[16];
 
-  return a != NULL && b != NULL && msvm_store_uuid_parse(a, ua) &&
-         msvm_store_uuid_parse(b, ub) && memcmp(ua, ub, 16) == 0;
+  return a != NULL && b != NULL && msvm_uuid_parse(a, ua) &&
+         msvm_uuid_parse(b, ub) && memcmp(ua, ub, 16) == 0;
 }
 
 static gboolean

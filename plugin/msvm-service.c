@@ -187,7 +187,7 @@ vm_ctx_find(MsvmService *svc, const guint8 *settings_uuid, const char *domain, V
     return FALSE;
   if (virDomainGetUUID(ctx->dom, ctx->uuid) < 0)
     return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain UUID");
-  ctx->uuid_str = msvm_store_uuid_format(ctx->uuid);
+  ctx->uuid_str = msvm_uuid_to_string(ctx->uuid);
   name = virDomainGetName(ctx->dom);
   ctx->name = g_strdup(name ? name : ctx->uuid_str);
   ctx->state_dir = msvm_swtpm_state_dir(svc->system, geteuid(), ctx->uuid, "2.0", error);
@@ -741,7 +741,7 @@ plan(VmCtx *ctx, Plan *p, GError **error)
     }
   }
   /* the marker that tells recovery whether this define took effect */
-  p->change_id = msvm_store_uuid_generate();
+  p->change_id = g_uuid_string_random();
   if (!msvm_domain_set_change_id(doc, p->change_id)) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
                 "the translated definition has no msvm-security metadata element");
@@ -967,9 +967,9 @@ msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
       finish_if_needed(&ctx, error)) {
     MsvmGeneration *cur = msvm_store_get_generation(ctx.store, ctx.store->current);
     if (cur != NULL && cur->has_key_protector)
-      *ret_key_protector = g_bytes_new(cur->key_protector, cur->key_protector_len);
+      *ret_key_protector = msvm_secret_bytes_new(cur->key_protector, cur->key_protector_len);
     else
-      *ret_key_protector = g_bytes_new(no_key_protector, sizeof(no_key_protector));
+      *ret_key_protector = msvm_secret_bytes_new(no_key_protector, sizeof(no_key_protector));
     ok = TRUE;
   }
   vm_ctx_clear(&ctx);

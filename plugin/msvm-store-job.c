@@ -22,7 +22,7 @@ msvm_store_add_job(MsvmStore *store, const char *method, guint target)
 {
   MsvmStoreJob *job = g_new0(MsvmStoreJob, 1);
 
-  job->id = msvm_store_uuid_generate();
+  job->id = g_uuid_string_random();
   job->method = g_strdup(method);
   job->state = MSVM_JOB_RUNNING;
   job->time_submitted = g_get_real_time();
@@ -144,13 +144,13 @@ msvm_store_list_jobs(const char *root, GPtrArray **ret_jobs, GPtrArray **ret_vm_
       guint8 uuid[16];
       g_autoptr(MsvmStore) store = NULL;
       g_autoptr(GError) e = NULL;
-      if (!msvm_store_uuid_parse(name, uuid))
+      if (!msvm_uuid_parse(name, uuid))
         continue;
       if (!msvm_store_load(root, uuid, &store, &e))
         continue; /* a damaged entry does not hide the others' jobs */
       for (guint i = 0; i < store->jobs->len; i++) {
         g_ptr_array_add(jobs, job_copy(g_ptr_array_index(store->jobs, i)));
-        g_ptr_array_add(vms, msvm_store_uuid_format(uuid));
+        g_ptr_array_add(vms, msvm_uuid_to_string(uuid));
       }
     }
   }

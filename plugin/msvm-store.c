@@ -16,12 +16,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "msvm-errno.h"
 #include "msvm-error.h"
 #include "msvm-fault.h"
 #include "msvm-kdf.h"
 
 #define STORE_FILE "store"
 #define LOCK_FILE "lock"
+#define STORE_FILE_MAX_SIZE (64 * 1024 * 1024)
 #define SYSTEM_STORE_ROOT "/var/lib/msvm-security"
 #define SYSTEM_SWTPM_ROOT "/var/lib/libvirt/swtpm"
 
@@ -133,45 +135,10 @@ msvm_store_root(gboolean system, uid_t uid, GError **error)
 }
 
 char *
-msvm_store_uuid_format(const guint8 u[16])
-{
-  return g_strdup_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                         "%02x%02x%02x%02x%02x%02x",
-                         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-                         u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
-gboolean
-msvm_store_uuid_parse(const char *text, guint8 ret_uuid[16])
-{
-  guint8 u[16];
-  gsize n = 0;
-
-  if (text == NULL || !g_uuid_string_is_valid(text))
-    return FALSE;
-  for (const char *p = text; *p != '\0' && n < 16; p++) {
-    if (*p == '-')
-      continue;
-    u[n++] = (guint8)(g_ascii_xdigit_value(p[0]) << 4 | g_ascii_xdigit_value(p[1]));
-    p++;
-  }
-  if (n != 16)
-    return FALSE;
-  memcpy(ret_uuid, u, 16);
-  return TRUE;
-}
-
-char *
-msvm_store_uuid_generate(void)
-{
-  return g_uuid_string_random();
-}
-
-char *
 msvm_swtpm_state_dir(gboolean system, uid_t uid, const guint8 uuid[16], const char *version,
                      GError **error)
 {
-  g_autofree char *u = msvm_store_uuid_format(uuid);
+  g_autofree char *u = msvm_uuid_to_string(uuid);
   const char *leaf = g_strcmp0(version, "1.2") == 0 ? "tpm1.2" : "tpm2";
   g_autofree char *home = NULL;
 
@@ -190,10 +157,12 @@ ensure_dir(const char *path, GError **error)
 {
   struct stat st;
 
-  if (mkdir(path, 0700) < 0 && errno != EEXIST)
-    return msvm_set_error_errno(error, errno, "cannot create directory", path);
+  /* (a new directory is fsync'ed into its parent: a crash must not lose
+   * the store a change was just recorded in) */
+  if (!msvm_mkdir_durable(path, 0700, NULL, error))
+    return FALSE;
   if (lstat(path, &st) < 0)
-    return msvm_set_error_errno(error, errno, "cannot stat", path);
+    return msvm_set_error_errno(error, errno, "cannot stat %s", path);
   if (!S_ISDIR(st.st_mode)) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a directory", path);
     return FALSE;
@@ -204,7 +173,7 @@ ensure_dir(const char *path, GError **error)
     return FALSE;
   }
   if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
-    return msvm_set_error_errno(error, errno, "cannot set the mode of", path);
+    return msvm_set_error_errno(error, errno, "cannot set the mode of %s", path);
   return TRUE;
 }
 
@@ -214,15 +183,15 @@ ensure_root(const char *root, GError **error)
   g_autofree char *parent = g_path_get_dirname(root);
 
   /* Parents of a session root (~/.local/share) get the usual 0700/0755. */
-  if (g_mkdir_with_parents(parent, 0700) < 0)
-    return msvm_set_error_errno(error, errno, "cannot create directory", parent);
+  if (!msvm_mkdir_with_parents_durable(parent, 0700, error))
+    return FALSE;
   return ensure_dir(root, error);
 }
 
 int
 msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError **error)
 {
-  g_autofree char *u = msvm_store_uuid_format(uuid);
+  g_autofree char *u = msvm_uuid_to_string(uuid);
   g_autofree char *dir = g_build_filename(root, u, NULL);
   g_autofree char *path = g_build_filename(dir, LOCK_FILE, NULL);
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -232,7 +201,7 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
     return -1;
   fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    msvm_set_error_errno(error, errno, "cannot open", path);
+    msvm_set_error_errno(error, errno, "cannot open %s", path);
     return -1;
   }
   while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
@@ -245,7 +214,7 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
                   "another msvm-security change of VM %s is in progress", u);
       return -1;
     }
-    msvm_set_error_errno(error, saved, "cannot lock", path);
+    msvm_set_error_errno(error, saved, "cannot lock %s", path);
     return -1;
   }
   {
@@ -419,14 +388,16 @@ job_cmp(gconstpointer a, gconstpointer b)
   return ja->time_submitted < jb->time_submitted ? -1 : ja->time_submitted > jb->time_submitted;
 }
 
+/* The whole store file, read straight into a secret buffer (it holds the
+ * seed and every generation's key protector and policy). */
 static gboolean
-read_file_wiped(const char *path, char **ret, gsize *ret_len, gboolean *ret_missing,
-                GError **error)
+read_file_secret(const char *path, GBytes **ret, gboolean *ret_missing, GError **error)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct stat st;
-  char *buf;
-  gsize done = 0;
+  gboolean too_long = FALSE;
+  gboolean ok;
+  int saved;
 
   *ret_missing = FALSE;
   if (fd < 0) {
@@ -434,64 +405,55 @@ read_file_wiped(const char *path, char **ret, gsize *ret_len, gboolean *ret_miss
       *ret_missing = TRUE;
       return TRUE;
     }
-    return msvm_set_error_errno(error, errno, "cannot open", path);
+    return msvm_set_error_errno(error, errno, "cannot open %s", path);
   }
   if (fstat(fd, &st) < 0) {
-    int saved = errno;
+    saved = errno;
     close(fd);
-    return msvm_set_error_errno(error, saved, "cannot stat", path);
+    return msvm_set_error_errno(error, saved, "cannot stat %s", path);
   }
-  if (!S_ISREG(st.st_mode) || st.st_size > 64 * 1024 * 1024) {
+  if (!S_ISREG(st.st_mode) || st.st_size > STORE_FILE_MAX_SIZE) {
     close(fd);
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a store file", path);
     return FALSE;
   }
-  /* One buffer of the file's size: no unwiped copies from growing. */
-  buf = g_malloc((gsize)st.st_size + 1);
-  while (done < (gsize)st.st_size) {
-    ssize_t n = read(fd, buf + done, (gsize)st.st_size - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int saved = errno;
-      close(fd);
-      wipe_free((guint8 *)buf, done);
-      return msvm_set_error_errno(error, saved, "cannot read", path);
-    }
-    if (n == 0)
-      break;
-    done += (gsize)n;
-  }
+  ok = msvm_secret_read_fd(fd, STORE_FILE_MAX_SIZE, ret, &too_long);
+  saved = errno;
   close(fd);
-  buf[done] = '\0';
-  *ret = buf;
-  *ret_len = done;
-  return TRUE;
+  if (ok)
+    return TRUE;
+  if (too_long) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a store file", path);
+    return FALSE;
+  }
+  return msvm_set_error_errno(error, saved, "cannot read %s", path);
 }
 
 gboolean
 msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, GError **error)
 {
-  g_autofree char *u = msvm_store_uuid_format(uuid);
+  g_autofree char *u = msvm_uuid_to_string(uuid);
   g_autofree char *dir = g_build_filename(root, u, NULL);
   g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
   g_autoptr(MsvmStore) store = store_new(dir, uuid);
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) local = NULL;
-  char *data = NULL;
+  GBytes *data = NULL;
   gsize len = 0;
   gboolean missing = FALSE;
   gboolean ok;
 
-  if (!read_file_wiped(path, &data, &len, &missing, error))
+  if (!read_file_secret(path, &data, &missing, error))
     return FALSE;
   if (missing) {
     *ret_store = g_steal_pointer(&store);
     return TRUE;
   }
-  ok = g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local);
-  msvm_wipe(data, len);
-  g_free(data);
+  {
+    gconstpointer text = g_bytes_get_data(data, &len);
+    ok = g_key_file_load_from_data(kf, text != NULL ? text : "", len, G_KEY_FILE_NONE, &local);
+  }
+  g_bytes_unref(data);
   if (!ok) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: %s", path,
                 local->message);
@@ -540,7 +502,7 @@ msvm_store_save(MsvmStore *store, GError **error)
   }
   g_key_file_set_uint64(kf, "store", "version", MSVM_STORE_FORMAT_VERSION);
   {
-    g_autofree char *u = msvm_store_uuid_format(store->uuid);
+    g_autofree char *u = msvm_uuid_to_string(store->uuid);
     g_key_file_set_string(kf, "store", "uuid", u);
   }
   set_bytes(kf, "store", "seed", store->seed, sizeof(store->seed));
@@ -603,7 +565,7 @@ msvm_store_save(MsvmStore *store, GError **error)
       return FALSE;
     }
   }
-  ok = msvm_atomic_write(path, data, len, 0600, error);
+  ok = msvm_atomic_write(path, data, len, 0600, MSVM_ATOMIC_WRITE_LOCKED, error);
   msvm_wipe(data, len);
   g_free(data);
   if (ok)
@@ -631,11 +593,11 @@ msvm_store_find_generation_by_secret(const MsvmStore *store, const char *secret_
 {
   guint8 want[16], have[16];
 
-  if (secret_uuid == NULL || !msvm_store_uuid_parse(secret_uuid, want))
+  if (secret_uuid == NULL || !msvm_uuid_parse(secret_uuid, want))
     return NULL;
   for (guint i = 0; i < store->generations->len; i++) {
     MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
-    if (msvm_store_uuid_parse(gen->secret_uuid, have) && memcmp(want, have, 16) == 0)
+    if (msvm_uuid_parse(gen->secret_uuid, have) && memcmp(want, have, 16) == 0)
       return gen;
   }
   return NULL;
@@ -659,7 +621,7 @@ msvm_store_add_generation(MsvmStore *store, const guint8 *key_protector, gsize k
 {
   MsvmGeneration *gen = add_generation(store);
 
-  gen->secret_uuid = msvm_store_uuid_generate();
+  gen->secret_uuid = g_uuid_string_random();
   gen->has_key_protector = has_key_protector;
   if (has_key_protector) {
     gen->key_protector = g_memdup2(key_protector ? key_protector : (const guint8 *)"",
@@ -749,10 +711,10 @@ secret_listed(const char *secret, const char *const *list)
 {
   guint8 a[16], b[16];
 
-  if (list == NULL || !msvm_store_uuid_parse(secret, a))
+  if (list == NULL || !msvm_uuid_parse(secret, a))
     return FALSE;
   for (gsize i = 0; list[i] != NULL; i++) {
-    if (msvm_store_uuid_parse(list[i], b) && memcmp(a, b, 16) == 0)
+    if (msvm_uuid_parse(list[i], b) && memcmp(a, b, 16) == 0)
       return TRUE;
   }
   return FALSE;

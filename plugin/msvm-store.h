@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "msvm-file.h"
+#include "msvm-uuid.h"
 
 G_BEGIN_DECLS
 
@@ -120,12 +121,6 @@ char *msvm_store_root(gboolean system, uid_t uid, GError **error);
 char *msvm_swtpm_state_dir(gboolean system, uid_t uid, const guint8 uuid[16],
                            const char *version, GError **error);
 
-/* "5f2b7a1c-3d4e-..." lower case. */
-char *msvm_store_uuid_format(const guint8 uuid[16]);
-/* Parse a UUID string (any case, with dashes). */
-gboolean msvm_store_uuid_parse(const char *text, guint8 ret_uuid[16]);
-/* A new random UUID string. */
-char *msvm_store_uuid_generate(void);
 
 /* --- locking ------------------------------------------------------------ */
 

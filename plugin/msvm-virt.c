@@ -145,7 +145,7 @@ msvm_virt_find_domain(virConnectPtr conn, const guint8 *settings_uuid, const cha
     return NULL;
   }
   if (settings_uuid != NULL) {
-    g_autofree char *s = msvm_store_uuid_format(settings_uuid);
+    g_autofree char *s = msvm_uuid_to_string(settings_uuid);
     by_settings = virDomainLookupByUUID(conn, settings_uuid);
     if (by_settings == NULL) {
       g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE,
@@ -154,7 +154,7 @@ msvm_virt_find_domain(virConnectPtr conn, const guint8 *settings_uuid, const cha
     }
   }
   if (domain != NULL && *domain != '\0') {
-    if (msvm_store_uuid_parse(domain, u))
+    if (msvm_uuid_parse(domain, u))
       by_option = virDomainLookupByUUID(conn, u);
     if (by_option == NULL)
       by_option = virDomainLookupByName(conn, domain);

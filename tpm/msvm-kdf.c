@@ -20,13 +20,6 @@
 
 #define MSVM_KDF_INFO "msvm-security vtpm passphrase v1"
 
-void
-msvm_wipe(void *buf, gsize len)
-{
-  if (buf != NULL && len > 0)
-    OPENSSL_cleanse(buf, len);
-}
-
 gboolean
 msvm_random_bytes(guint8 *buf, gsize len, GError **error)
 {

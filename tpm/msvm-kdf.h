@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "msvm-secret.h"
+
 G_BEGIN_DECLS
 
 #define MSVM_KDF_SEED_SIZE 32
@@ -28,7 +30,5 @@ gboolean msvm_kdf_derive_passphrase(const guint8 seed[MSVM_KDF_SEED_SIZE],
 /* Fill with cryptographically random bytes. */
 gboolean msvm_random_bytes(guint8 *buf, gsize len, GError **error);
 
-/* Overwrite memory that held a secret (not optimized away). */
-void msvm_wipe(void *buf, gsize len);
 
 G_END_DECLS

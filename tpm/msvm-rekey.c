@@ -34,7 +34,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "msvm-errno.h"
 #include "msvm-error.h"
+#include "msvm-io.h"
 #include "msvm-fault.h"
 #include "msvm-kdf.h"
 #include "msvm-state-file.h"
@@ -97,32 +99,6 @@ ctx_clear(Ctx *c)
   g_free(c->side);
 }
 
-static guint32
-rc_for_errno(int e)
-{
-  switch (e) {
-  case EACCES:
-  case EPERM:
-  case EROFS:
-    return MSVM_RC_ACCESS_DENIED;
-  default:
-    return MSVM_RC_FAILED;
-  }
-}
-
-static gboolean G_GNUC_PRINTF(3, 4)
-errno_error(GError **error, int e, const char *fmt, ...)
-{
-  va_list ap;
-  g_autofree char *msg = NULL;
-
-  va_start(ap, fmt);
-  msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  g_set_error(error, MSVM_ERROR, rc_for_errno(e), "%s: %s", msg, g_strerror(e));
-  return FALSE;
-}
-
 static StateFile *
 find_file(Ctx *c, const char *name)
 {
@@ -163,7 +139,7 @@ open_dir(Ctx *c, const char *state_dir, GError **error)
       g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s: %s", parent, g_strerror(e));
       return FALSE;
     }
-    return errno_error(error, e, "cannot open %s", parent);
+    return msvm_set_error_errno(error, e, "cannot open %s", parent);
   }
   c->dir_fd = openat(c->parent_fd, c->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (c->dir_fd < 0) {
@@ -178,10 +154,10 @@ open_dir(Ctx *c, const char *state_dir, GError **error)
                   "%s: not a directory (symbolic links are refused)", c->path);
       return FALSE;
     }
-    return errno_error(error, e, "cannot open %s", c->path);
+    return msvm_set_error_errno(error, e, "cannot open %s", c->path);
   }
   if (fstat(c->dir_fd, &c->dir_st) != 0)
-    return errno_error(error, errno, "cannot stat %s", c->path);
+    return msvm_set_error_errno(error, errno, "cannot stat %s", c->path);
   return TRUE;
 }
 
@@ -197,7 +173,7 @@ ofd_lock(int fd, short type, const char *what, GError **error)
                   "%s is locked: swtpm (or another re-key) is using this TPM state", what);
       return FALSE;
     }
-    return errno_error(error, e, "cannot lock %s", what);
+    return msvm_set_error_errno(error, e, "cannot lock %s", what);
   }
   return TRUE;
 }
@@ -220,7 +196,7 @@ lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
       close(c->lock_fd);
       c->lock_fd = -1;
       unlinkat(c->dir_fd, ".lock", 0);
-      return errno_error(error, e, "cannot set the owner of %s", what);
+      return msvm_set_error_errno(error, e, "cannot set the owner of %s", what);
     }
   }
   if (c->lock_fd < 0) {
@@ -232,10 +208,10 @@ lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
                   "%s is a symbolic link", what);
       return FALSE;
     }
-    return errno_error(error, e, "cannot open %s", what);
+    return msvm_set_error_errno(error, e, "cannot open %s", what);
   }
   if (fstat(c->lock_fd, &c->lock_st) != 0)
-    return errno_error(error, errno, "cannot stat %s", what);
+    return msvm_set_error_errno(error, errno, "cannot stat %s", what);
   if (!S_ISREG(c->lock_st.st_mode)) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is not a regular file", what);
     return FALSE;
@@ -243,48 +219,20 @@ lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
   return ofd_lock(c->lock_fd, for_write ? F_WRLCK : F_RDLCK, what, error);
 }
 
-static void
-wipe_byte_array(GByteArray *buf)
-{
-  msvm_wipe(buf->data, buf->len);
-  g_byte_array_unref(buf);
-}
-
-/* Read to the end into a buffer that is wiped when freed (a plaintext
- * state file is a secret). */
+/* Read to the end into a secret buffer (a plaintext state file is a
+ * secret): no chunks, no growing copies. */
 static gboolean
-read_fd_all(int fd, gsize size_hint, GBytes **ret, GError **error, const char *what)
+read_fd_all(int fd, GBytes **ret, GError **error, const char *what)
 {
-  GByteArray *buf = g_byte_array_sized_new((guint)MIN(size_hint + 1, MSVM_STATE_FILE_MAX_SIZE));
+  gboolean too_long = FALSE;
 
-  for (;;) {
-    guint8 chunk[16384];
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int e = errno;
-      wipe_byte_array(buf);
-      return errno_error(error, e, "cannot read %s", what);
-    }
-    if (n == 0)
-      break;
-    if (buf->len + (gsize)n > MSVM_STATE_FILE_MAX_SIZE) {
-      msvm_wipe(chunk, sizeof(chunk));
-      wipe_byte_array(buf);
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
-      return FALSE;
-    }
-    g_byte_array_append(buf, chunk, (guint)n);
-    msvm_wipe(chunk, (gsize)n);
+  if (msvm_secret_read_fd(fd, MSVM_STATE_FILE_MAX_SIZE, ret, &too_long))
+    return TRUE;
+  if (too_long) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
+    return FALSE;
   }
-  {
-    gsize len = buf->len;
-    guint8 *data = g_byte_array_steal(buf, NULL);
-    g_byte_array_unref(buf);
-    *ret = msvm_secret_bytes_new_take(data, len);
-  }
-  return TRUE;
+  return msvm_set_error_errno(error, errno, "cannot read %s", what);
 }
 
 static gboolean
@@ -303,12 +251,12 @@ read_file_at(int dir_fd, const char *name, const char *what, GBytes **ret,
       g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is a symbolic link", what);
       return FALSE;
     }
-    return errno_error(error, e, "cannot open %s", what);
+    return msvm_set_error_errno(error, e, "cannot open %s", what);
   }
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
-    return errno_error(error, e, "cannot stat %s", what);
+    return msvm_set_error_errno(error, e, "cannot stat %s", what);
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
@@ -320,7 +268,7 @@ read_file_at(int dir_fd, const char *name, const char *what, GBytes **ret,
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
     return FALSE;
   }
-  ok = read_fd_all(fd, (gsize)st.st_size, ret, error, what);
+  ok = read_fd_all(fd, ret, error, what);
   close(fd);
   if (ok && ret_st != NULL)
     *ret_st = st;
@@ -343,12 +291,12 @@ scan_dir(Ctx *c, GError **error)
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 
   if (fd < 0)
-    return errno_error(error, errno, "cannot read %s", c->path);
+    return msvm_set_error_errno(error, errno, "cannot read %s", c->path);
   d = fdopendir(fd);
   if (d == NULL) {
     int e = errno;
     close(fd);
-    return errno_error(error, e, "cannot read %s", c->path);
+    return msvm_set_error_errno(error, e, "cannot read %s", c->path);
   }
   rewinddir(d);
   errno = 0;
@@ -360,7 +308,7 @@ scan_dir(Ctx *c, GError **error)
   if (errno != 0) {
     int e = errno;
     closedir(d);
-    return errno_error(error, e, "cannot read %s", c->path);
+    return msvm_set_error_errno(error, e, "cannot read %s", c->path);
   }
   closedir(d);
   g_ptr_array_sort(names, compare_names);
@@ -371,7 +319,7 @@ scan_dir(Ctx *c, GError **error)
     struct stat st;
 
     if (fstatat(c->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-      return errno_error(error, errno, "cannot stat %s/%s", c->path, name);
+      return msvm_set_error_errno(error, errno, "cannot stat %s/%s", c->path, name);
     if (S_ISLNK(st.st_mode)) {
       g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
                   "%s/%s is a symbolic link; refusing to touch this state directory",
@@ -493,21 +441,21 @@ remove_tree_at(int dir_fd, const char *name, GError **error)
   if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT)
       return TRUE;
-    return errno_error(error, errno, "cannot stat %s", name);
+    return msvm_set_error_errno(error, errno, "cannot stat %s", name);
   }
   if (!S_ISDIR(st.st_mode)) {
     if (unlinkat(dir_fd, name, 0) != 0 && errno != ENOENT)
-      return errno_error(error, errno, "cannot remove %s", name);
+      return msvm_set_error_errno(error, errno, "cannot remove %s", name);
     return TRUE;
   }
   fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return errno_error(error, errno, "cannot open %s", name);
+    return msvm_set_error_errno(error, errno, "cannot open %s", name);
   d = fdopendir(fd);
   if (d == NULL) {
     int e = errno;
     close(fd);
-    return errno_error(error, e, "cannot read %s", name);
+    return msvm_set_error_errno(error, e, "cannot read %s", name);
   }
   while ((de = readdir(d)) != NULL) {
     if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
@@ -521,7 +469,7 @@ remove_tree_at(int dir_fd, const char *name, GError **error)
   }
   closedir(d);
   if (unlinkat(dir_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-    return errno_error(error, errno, "cannot remove %s", name);
+    return msvm_set_error_errno(error, errno, "cannot remove %s", name);
   return TRUE;
 }
 
@@ -530,7 +478,7 @@ set_owner(int fd, const struct stat *like, const char *what, GError **error)
 {
   if (geteuid() == 0 || like->st_uid != geteuid() || like->st_gid != getegid()) {
     if (fchown(fd, like->st_uid, like->st_gid) != 0)
-      return errno_error(error, errno, "cannot give %s the owner %u:%u", what,
+      return msvm_set_error_errno(error, errno, "cannot give %s the owner %u:%u", what,
                          (unsigned)like->st_uid, (unsigned)like->st_gid);
   }
   return TRUE;
@@ -539,16 +487,8 @@ set_owner(int fd, const struct stat *like, const char *what, GError **error)
 static gboolean
 write_all(int fd, const guint8 *data, gsize len, const char *what, GError **error)
 {
-  gsize done = 0;
-
-  while (done < len) {
-    ssize_t n = write(fd, data + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return errno_error(error, errno, "cannot write %s", what);
-    done += (gsize)n;
-  }
+  if (!msvm_write_full(fd, data, len))
+    return msvm_set_error_errno(error, errno, "cannot write %s", what);
   return TRUE;
 }
 
@@ -567,10 +507,10 @@ write_new_file(int side_fd, const char *side_path, const char *name, GBytes *con
   fd = openat(side_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
               0600);
   if (fd < 0)
-    return errno_error(error, errno, "cannot create %s", what);
+    return msvm_set_error_errno(error, errno, "cannot create %s", what);
   if (!set_owner(fd, like, what, error) ||
       (fchmod(fd, like->st_mode & 07777) != 0 &&
-       !errno_error(error, errno, "cannot set the mode of %s", what)) ||
+       !msvm_set_error_errno(error, errno, "cannot set the mode of %s", what)) ||
       !write_all(fd, data, len, what, error)) {
     close(fd);
     return FALSE;
@@ -579,10 +519,10 @@ write_new_file(int side_fd, const char *side_path, const char *name, GBytes *con
   if (fsync(fd) != 0) {
     int e = errno;
     close(fd);
-    return errno_error(error, e, "cannot fsync %s", what);
+    return msvm_set_error_errno(error, e, "cannot fsync %s", what);
   }
   if (close(fd) != 0)
-    return errno_error(error, errno, "cannot close %s", what);
+    return msvm_set_error_errno(error, errno, "cannot close %s", what);
   return TRUE;
 }
 
@@ -599,10 +539,10 @@ build_side(Ctx *c, const MsvmStateKey *key, int *ret_side_fd, int *ret_side_lock
 
   msvm_fault_point("rekey-mkdir-side");
   if (mkdirat(c->parent_fd, c->side, 0700) != 0)
-    return errno_error(error, errno, "cannot create %s", side_path);
+    return msvm_set_error_errno(error, errno, "cannot create %s", side_path);
   side_fd = openat(c->parent_fd, c->side, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (side_fd < 0)
-    return errno_error(error, errno, "cannot open %s", side_path);
+    return msvm_set_error_errno(error, errno, "cannot open %s", side_path);
   *ret_side_fd = side_fd;
   if (!set_owner(side_fd, &c->dir_st, side_path, error))
     return FALSE;
@@ -613,12 +553,12 @@ build_side(Ctx *c, const MsvmStateKey *key, int *ret_side_fd, int *ret_side_lock
   lock_fd = openat(side_fd, ".lock",
                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
   if (lock_fd < 0)
-    return errno_error(error, errno, "cannot create %s", lock_what);
+    return msvm_set_error_errno(error, errno, "cannot create %s", lock_what);
   *ret_side_lock_fd = lock_fd;
   if (!set_owner(lock_fd, &c->lock_st, lock_what, error))
     return FALSE;
   if (fchmod(lock_fd, c->lock_st.st_mode & 07777) != 0)
-    return errno_error(error, errno, "cannot set the mode of %s", lock_what);
+    return msvm_set_error_errno(error, errno, "cannot set the mode of %s", lock_what);
   if (!ofd_lock(lock_fd, F_WRLCK, lock_what, error))
     return FALSE;
 
@@ -651,10 +591,10 @@ build_side(Ctx *c, const MsvmStateKey *key, int *ret_side_fd, int *ret_side_lock
   }
 
   if (fchmod(side_fd, c->dir_st.st_mode & 07777) != 0)
-    return errno_error(error, errno, "cannot set the mode of %s", side_path);
+    return msvm_set_error_errno(error, errno, "cannot set the mode of %s", side_path);
   msvm_fault_point("rekey-fsync-side-dir");
   if (fsync(side_fd) != 0)
-    return errno_error(error, errno, "cannot fsync %s", side_path);
+    return msvm_set_error_errno(error, errno, "cannot fsync %s", side_path);
   return TRUE;
 }
 
@@ -671,7 +611,7 @@ exchange(Ctx *c, GError **error)
                   c->path, g_strerror(e));
       return FALSE;
     }
-    return errno_error(error, e, "cannot exchange %s with the new state", c->path);
+    return msvm_set_error_errno(error, e, "cannot exchange %s with the new state", c->path);
   }
   return TRUE;
 }
@@ -722,12 +662,12 @@ rekey_steps(Ctx *c, const MsvmStateKey *old_key, const MsvmStateKey *new_key, in
     /* Undo: put the original back under its name. */
     if (renameat2(c->parent_fd, c->side, c->parent_fd, c->base, RENAME_EXCHANGE) == 0) {
       (void)fsync(c->parent_fd);
-      return errno_error(error, e, "cannot fsync the parent of %s", c->path);
+      return msvm_set_error_errno(error, e, "cannot fsync the parent of %s", c->path);
     }
     /* Could not undo: the new state is in place, the old one is kept
      * under the side name; never delete it here. */
     *side_created = FALSE;
-    return errno_error(error, e, "cannot fsync the parent of %s after the exchange; the "
+    return msvm_set_error_errno(error, e, "cannot fsync the parent of %s after the exchange; the "
                        "state may already be under the new key (the old directory is "
                        "kept as %s)", c->path, c->side);
   }
@@ -801,7 +741,7 @@ msvm_rekey_remove_leftover(const char *state_dir, GError **error)
       msvm_fault_point("rekey-delete-old");
       ok = remove_tree_at(c.parent_fd, c.side, error);
       if (ok && fsync(c.parent_fd) != 0)
-        ok = errno_error(error, errno, "cannot fsync the parent of %s", c.path);
+        ok = msvm_set_error_errno(error, errno, "cannot fsync the parent of %s", c.path);
     }
   }
   ctx_clear(&c);

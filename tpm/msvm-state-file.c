@@ -25,29 +25,6 @@
 #define AES_BLOCK 16
 #define MAX_KEY_LEN 32
 
-typedef struct {
-  guint8 *data;
-  gsize len;
-} SecretBuf;
-
-static void
-secret_buf_free(gpointer p)
-{
-  SecretBuf *s = p;
-  msvm_wipe(s->data, s->len);
-  g_free(s->data);
-  g_free(s);
-}
-
-GBytes *
-msvm_secret_bytes_new_take(guint8 *data, gsize len)
-{
-  SecretBuf *s = g_new0(SecretBuf, 1);
-  s->data = data;
-  s->len = len;
-  return g_bytes_new_with_free_func(data, len, secret_buf_free, s);
-}
-
 gsize
 msvm_state_cipher_key_len(MsvmStateCipher cipher)
 {

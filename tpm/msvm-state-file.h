@@ -26,6 +26,8 @@
 
 #include <glib.h>
 
+#include "msvm-secret.h"
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -86,7 +88,5 @@ gboolean msvm_state_file_encode(const guint8 *plain, gsize plain_len,
                                 MsvmStateKdf kdf, MsvmStateCipher cipher,
                                 GBytes **ret_file, GError **error);
 
-/* A GBytes owning @data (g_malloc'd) that wipes it when freed. */
-GBytes *msvm_secret_bytes_new_take(guint8 *data, gsize len);
 
 G_END_DECLS

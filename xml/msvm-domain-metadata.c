@@ -150,47 +150,6 @@ msvm_domain_has_nova(xmlDocPtr doc)
 }
 
 gboolean
-msvm_uuid_parse(const char *text, guint8 ret_uuid[16])
-{
-  guint8 uuid[16];
-  int n = 0;
-
-  if (text == NULL)
-    return FALSE;
-  while (g_ascii_isspace(*text))
-    text++;
-  /* libvirt accepts the hex digits with or without dashes */
-  while (*text != '\0' && n < 16) {
-    int hi, lo;
-    if (*text == '-') {
-      text++;
-      continue;
-    }
-    hi = g_ascii_xdigit_value(text[0]);
-    lo = hi < 0 ? -1 : g_ascii_xdigit_value(text[1]);
-    if (hi < 0 || lo < 0)
-      return FALSE;
-    uuid[n++] = (guint8)(hi << 4 | lo);
-    text += 2;
-  }
-  while (g_ascii_isspace(*text))
-    text++;
-  if (n != 16 || *text != '\0')
-    return FALSE;
-  memcpy(ret_uuid, uuid, 16);
-  return TRUE;
-}
-
-void
-msvm_uuid_format(const guint8 uuid[16], char ret[37])
-{
-  g_snprintf(ret, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             uuid[0], uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7],
-             uuid[8], uuid[9], uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]);
-}
-
-gboolean
 msvm_domain_get_uuid(xmlDocPtr doc, guint8 ret_uuid[16], GError **error)
 {
   xmlNodePtr node = msvm_xml_child(xmlDocGetRootElement(doc), "uuid");

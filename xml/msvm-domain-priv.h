@@ -13,6 +13,7 @@
 #include <libxml/tree.h>
 
 #include "msvm-domain.h"
+#include "msvm-uuid.h"
 
 G_BEGIN_DECLS
 
@@ -103,8 +104,6 @@ xmlNodePtr msvm_domain_metadata_node(xmlDocPtr doc);    /* <metadata> or NULL */
 xmlNodePtr msvm_domain_security_node(xmlDocPtr doc);    /* <msvm:security> or NULL */
 gboolean msvm_domain_has_nova(xmlDocPtr doc);
 gboolean msvm_domain_uuid_string(xmlDocPtr doc, char ret_uuid[37]);
-gboolean msvm_uuid_parse(const char *text, guint8 ret_uuid[16]);
-void msvm_uuid_format(const guint8 uuid[16], char ret[37]);
 
 /* Read the recorded settings and shielding record (both may be empty). */
 gboolean msvm_domain_metadata_read(xmlDocPtr doc, MsvmSettings *ret_settings,

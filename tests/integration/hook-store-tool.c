@@ -60,7 +60,7 @@ main(int argc, char **argv)
   const char *cmd, *root;
   int fd;
 
-  if (argc < 4 || !msvm_store_uuid_parse(argv[3], uuid)) {
+  if (argc < 4 || !msvm_uuid_parse(argv[3], uuid)) {
     fprintf(stderr, "usage: hook-store-tool COMMAND ROOT UUID [ARGS]\n");
     return 2;
   }
@@ -111,7 +111,7 @@ main(int argc, char **argv)
     store->journal.new_generation = TRUE;
     store->journal.prev_current = store->current;
     store->journal.prev_state = store->state;
-    store->journal.change_id = msvm_store_uuid_generate();
+    store->journal.change_id = g_uuid_string_random();
     if (!msvm_store_save(store, &error))
       return fail("save", error);
     printf("%s %s\n", gen->secret_uuid, store->journal.change_id);
@@ -129,7 +129,7 @@ main(int argc, char **argv)
       return fail("no such generation", NULL);
     if (!msvm_store_generation_passphrase(store, gen, &pass, &len, &error))
       return fail("passphrase", error);
-    ok = msvm_atomic_write(argv[5], pass, len, 0600, &error);
+    ok = msvm_atomic_write(argv[5], pass, len, 0600, MSVM_ATOMIC_WRITE_UNIQUE_TEMP, &error);
     msvm_passphrase_free(pass, len);
     if (!ok)
       return fail("write", error);

@@ -1,24 +1,30 @@
 #!/bin/bash
 # libmsvm-security exports exactly the symbols of its public headers
-# (plugin/libmsvm-security.map): nothing of the static libraries linked into
-# it (store, translation, re-key engine) leaks into its ABI.
+# (plugin/msvm-security.h, util/msvm-error.h) and its version script
+# (plugin/libmsvm-security.map) says the same, both ways: nothing of the
+# static libraries linked into it (store, translation, re-key engine, util)
+# leaks into its ABI, and nothing a public header declares is missing from
+# the library.
 set -u
 lib="$MSVM_BUILDDIR/plugin/libmsvm-security.so"
 map="$MSVM_SOURCEDIR/plugin/libmsvm-security.map"
-echo "1..3"
+headers=("$MSVM_SOURCEDIR/plugin/msvm-security.h" "$MSVM_SOURCEDIR/util/msvm-error.h")
+echo "1..4"
 if [ -f "$lib" ]; then echo "ok 1 - library built"; else echo "not ok 1 - $lib missing"; exit 0; fi
 exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ {sub(/@.*/, "", $3); print $3}' | sort -u)
-wanted=$(sed -n 's/^ *\(msvm_[a-z_0-9]*\);$/\1/p' "$map" | sort -u)
-if [ "$exported" = "$wanted" ]; then
-  echo "ok 2 - exported symbols are the public API"
+in_map=$(sed -n 's/^ *\(msvm_[a-z_0-9]*\);$/\1/p' "$map" | sort -u)
+# a declaration: a line that starts with its type and names msvm_X(
+declared=$(grep -ohE '^[^ #/*][^(]*\bmsvm_[a-z0-9_]+ *\(' "${headers[@]}" |
+           sed -E 's/.*\b(msvm_[a-z0-9_]+) *\($/\1/' | sort -u)
+if [ "$exported" = "$in_map" ]; then
+  echo "ok 2 - the exported symbols are the version script's"
 else
-  echo "not ok 2 - exported symbols differ from the map"
-  diff <(echo "$wanted") <(echo "$exported") | sed 's/^/# /'
+  echo "not ok 2 - exported symbols differ from the map (< map, > library)"
+  diff <(echo "$in_map") <(echo "$exported") | sed 's/^/# /'
 fi
-# every exported symbol is declared in a public header
-missing=""
-for s in $wanted; do
-  grep -q "\b$s\b" "$MSVM_SOURCEDIR/plugin/msvm-security.h" "$MSVM_SOURCEDIR/plugin/msvm-error.h" || missing="$missing $s"
-done
-if [ -z "$missing" ]; then echo "ok 3 - every exported symbol is declared in msvm-security.h or msvm-error.h"
-else echo "not ok 3 - not declared:$missing"; fi
+missing=$(comm -23 <(echo "$in_map") <(echo "$declared") | tr '\n' ' ')
+if [ -z "${missing// /}" ]; then echo "ok 3 - every symbol of the map is declared in a public header"
+else echo "not ok 3 - in the map, declared in no public header: $missing"; fi
+missing=$(comm -13 <(echo "$in_map") <(echo "$declared") | tr '\n' ' ')
+if [ -z "${missing// /}" ]; then echo "ok 4 - every function a public header declares is in the map"
+else echo "not ok 4 - declared in a public header, missing from the map (and the library): $missing"; fi

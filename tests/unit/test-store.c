@@ -100,11 +100,11 @@ test_paths(void)
   tpm12 = msvm_swtpm_state_dir(TRUE, 0, vm_uuid, "1.2", &error);
   g_assert_true(g_str_has_suffix(tpm12, "/tpm1.2"));
 
-  u = msvm_store_uuid_format(vm_uuid);
+  u = msvm_uuid_to_string(vm_uuid);
   g_assert_cmpstr(u, ==, "5f2b7a1c-3d4e-4f60-8a9b-0c1d2e3f4a5b");
-  g_assert_true(msvm_store_uuid_parse("5F2B7A1C-3D4E-4F60-8A9B-0C1D2E3F4A5B", back));
+  g_assert_true(msvm_uuid_parse("5F2B7A1C-3D4E-4F60-8A9B-0C1D2E3F4A5B", back));
   g_assert_cmpmem(back, 16, vm_uuid, 16);
-  g_assert_false(msvm_store_uuid_parse("5f2b7a1c", back));
+  g_assert_false(msvm_uuid_parse("5f2b7a1c", back));
 }
 
 static void

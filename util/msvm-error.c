@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "msvm-error.h"
 
-#include <errno.h>
-
 #include <gio/gio.h>
 
 G_DEFINE_QUARK(msvm-security-error-quark, msvm_error)
@@ -79,14 +77,4 @@ msvm_error_to_return_code(const GError *error)
   if (error->domain == G_OPTION_ERROR)
     return MSVM_RC_INVALID_PARAMETER;
   return MSVM_RC_FAILED;
-}
-
-gboolean
-msvm_set_error_errno(GError **error, int err, const char *what, const char *path)
-{
-  g_set_error(error, MSVM_ERROR,
-              (err == EACCES || err == EPERM || err == EROFS) ? MSVM_RC_ACCESS_DENIED
-                                                               : MSVM_RC_FAILED,
-              "%s %s: %s", what, path, g_strerror(err));
-  return FALSE;
 }

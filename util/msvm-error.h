@@ -41,9 +41,4 @@ const char *msvm_return_code_name(guint32 rc);
  * ...), 32768 Failed for anything else, 0 for NULL. */
 guint32 msvm_error_to_return_code(const GError *error);
 
-/* Set @error for the errno value @err: MSVM_RC_ACCESS_DENIED for EACCES,
- * EPERM and EROFS, MSVM_RC_FAILED otherwise; the message is "<what> <path>:
- * <strerror>".  Always returns FALSE. */
-gboolean msvm_set_error_errno(GError **error, int err, const char *what, const char *path);
-
 G_END_DECLS
