@@ -21,6 +21,7 @@
 #include "msvm-domain.h"
 #include "msvm-error.h"
 #include "msvm-fault.h"
+#include "msvm-secret.h"
 #include "msvm-store.h"
 #include "msvm-tpm-validate.h"
 
@@ -105,6 +106,16 @@ run(int argc, char **argv, const char *xml, size_t len)
   if (op == OP_OTHER)
     return 0; /* nothing to do: no file is opened */
   ctx.name = argv[1];
+  /* Before anything is read: the XML may hold passwords, the store holds
+   * every key protector (DESIGN.md section 11). */
+  if (!msvm_secret_protect_process()) {
+    int saved = errno;
+    if (guarding(op))
+      msvm_hook_message("cannot keep the secrets of domain %s out of core dumps: %s", ctx.name,
+                        g_strerror(saved));
+    return guarding(op) ? 1 : 0;
+  }
+  msvm_fault_point("process-protected");
   /* The libtpms check in a forked child, never by executing the helper from
    * libexecdir (AppArmor, DESIGN.md 9): this process is single-threaded. */
   msvm_tpm_set_validator(msvm_tpm_validate_in_child);

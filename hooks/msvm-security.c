@@ -9,11 +9,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "msvm-cli.h"
+#include "msvm-fault.h"
+#include "msvm-secret.h"
 
 typedef struct {
   const char *name;
@@ -54,6 +57,14 @@ main(int argc, char **argv)
   int status;
 
   setlocale(LC_ALL, "");
+  /* Before any input is read: inputs and the store hold key protectors,
+   * policies and passphrases (DESIGN.md section 11). */
+  if (!msvm_secret_protect_process()) {
+    fprintf(stderr, "msvm-security: cannot keep secrets out of core dumps: %s\n",
+            g_strerror(errno));
+    return MSVM_EXIT_FAILED;
+  }
+  msvm_fault_point("process-protected");
 
   /* Find the command word: the first argument that is not an option or the
    * value of --connect/-c. */
