@@ -32,6 +32,7 @@
 
 #include "msvm-change.h"
 #include "msvm-domain.h"
+#include "msvm-cause.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
 
@@ -68,13 +69,15 @@ check_state(MsvmHookCtx *ctx, MsvmStore *store, const MsvmGeneration *gen)
     return 0; /* no TPM yet: libvirt creates it under the secret it names */
   if (opens_under(store, gen, ctx->state_dir, &error))
     return 0;
-  if (g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE)) {
+  if (msvm_error_is(error, MSVM_RC_IN_USE)) {
     msvm_hook_message("System is in use: the vTPM state of domain %s (%s) is locked by "
                       "another process (a swtpm still running?)",
                       ctx->name, ctx->state_dir);
     return 1;
   }
-  other = find_opening_generation(store, gen, ctx->state_dir);
+  /* (only a key that does not fit is a reason to try the others) */
+  other = g_error_matches(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY)
+            ? find_opening_generation(store, gen, ctx->state_dir) : 0;
   if (other != 0)
     msvm_hook_message("the vTPM state of domain %s does not open under key protector "
                       "generation %u, which its definition names, but under generation "
@@ -115,7 +118,7 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
 
   lock_fd = msvm_store_lock(ctx->root, ctx->uuid, FALSE, &error);
   if (lock_fd < 0) {
-    if (g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE))
+    if (msvm_error_is(error, MSVM_RC_IN_USE))
       msvm_hook_message("System is in use: an msvm-security change of domain %s is in "
                         "progress; start it again when it has finished "
                         "('msvm-security job list')",
@@ -145,7 +148,7 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
   was_pending = pending(store);
   if (!msvm_change_finish(&change, NULL, &error)) {
     msvm_change_clear(&change);
-    if (g_error_matches(error, MSVM_ERROR, MSVM_RC_IN_USE)) {
+    if (msvm_error_is(error, MSVM_RC_IN_USE)) {
       msvm_hook_message("System is in use: cannot finish the pending key-protector "
                         "change of domain %s: %s",
                         ctx->name, error->message);

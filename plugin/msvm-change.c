@@ -87,6 +87,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "msvm-cause.h"
 #include "msvm-error.h"
 #include "msvm-fault.h"
 #include "msvm-kdf.h"
@@ -300,7 +301,7 @@ msvm_change_check_invariants(MsvmChange *change, const char *after_step, GError 
       !msvm_change_state_is_new(change->state_dir)) {
     g_autoptr(GError) local = NULL;
     if (!state_opens_under(store, change->state_dir, store->state, &local) &&
-        !g_error_matches(local, MSVM_ERROR, MSVM_RC_IN_USE))
+        !msvm_error_is(local, MSVM_RC_IN_USE))
       return violated(error, "I1", "after %s: the state %s does not open under generation "
                       "%u: %s", after_step, change->state_dir, store->state, local->message);
   }
@@ -583,7 +584,18 @@ locate_state(MsvmChange *change, GError **error)
   }
   if (state_opens_under(store, change->state_dir, store->state, &first))
     return MSVM_STEP_NOTHING;
-  if (!g_error_matches(first, MSVM_ERROR, MSVM_RC_INVALID_STATE)) {
+  if (!g_error_matches(first, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY)) {
+    /* Only a key that does not fit is a reason to try the others: a
+     * damaged, truncated or unsupported state opens under none of them,
+     * and saying so is better than "none of the key protectors". */
+    if (msvm_error_is(first, MSVM_RC_INVALID_STATE) && named_generation(change) == NULL)
+      return MSVM_STEP_NOTHING; /* the definition does not use it: not ours to refuse */
+    if (msvm_error_is(first, MSVM_RC_INVALID_STATE)) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                  "the vTPM state %s cannot be opened, whatever the key: %s", change->state_dir,
+                  first->message);
+      return MSVM_STEP_FAILED;
+    }
     g_propagate_error(error, g_steal_pointer(&first));
     return MSVM_STEP_FAILED;
   }
@@ -625,7 +637,7 @@ rekey_to_current(MsvmChange *change, GError **error)
     return MSVM_STEP_FAILED;
   }
   ok = msvm_rekey_state_dir(change->state_dir, &old_key, &new_key, error);
-  if (!ok && !g_error_matches(*error, MSVM_ERROR, MSVM_RC_IN_USE) &&
+  if (!ok && !msvm_error_is(*error, MSVM_RC_IN_USE) &&
       msvm_state_dir_check(change->state_dir, &new_key, NULL)) {
     /* an earlier run re-keyed and died before recording it */
     g_clear_error(error);
@@ -656,7 +668,7 @@ close_jobs(MsvmChange *change, const GError *rekey_error)
   if (!msvm_store_has_open_jobs(store) || change->active)
     return;
   if (rekey_error != NULL) {
-    if (!g_error_matches(rekey_error, MSVM_ERROR, MSVM_RC_IN_USE))
+    if (!msvm_error_is(rekey_error, MSVM_RC_IN_USE))
       msvm_store_finish_jobs(store, rekey_error);
     return;
   }

@@ -27,6 +27,7 @@
 
 #include <libxml/tree.h>
 
+#include "msvm-cause.h"
 #include "msvm-change.h"
 #include "msvm-daemon.h"
 #include "msvm-domain.h"
@@ -875,6 +876,8 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   msvm_change_clear(&change);
   g_free(job_id);
   vm_ctx_clear(&ctx);
+  if (!ok)
+    msvm_error_to_public(error); /* the boundary: causes become return codes */
   return ok;
 }
 
@@ -973,6 +976,8 @@ msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
     ok = TRUE;
   }
   vm_ctx_clear(&ctx);
+  if (!ok)
+    msvm_error_to_public(error);
   return ok;
 }
 
@@ -1043,6 +1048,8 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
     }
   }
   vm_ctx_clear(&ctx);
+  if (!ok)
+    msvm_error_to_public(error);
   return ok;
 }
 

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "msvm-cause.h"
 #include "msvm-errno.h"
 #include "msvm-error.h"
 #include "msvm-io.h"
@@ -145,12 +146,12 @@ open_dir(Ctx *c, const char *state_dir, GError **error)
   if (c->dir_fd < 0) {
     int e = errno;
     if (e == ENOENT) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "%s: no such state directory", c->path);
       return FALSE;
     }
     if (e == ELOOP || e == ENOTDIR) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "%s: not a directory (symbolic links are refused)", c->path);
       return FALSE;
     }
@@ -169,7 +170,7 @@ ofd_lock(int fd, short type, const char *what, GError **error)
   if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
     int e = errno;
     if (e == EAGAIN || e == EACCES) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_IN_USE,
                   "%s is locked: swtpm (or another re-key) is using this TPM state", what);
       return FALSE;
     }
@@ -204,7 +205,7 @@ lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
     if (e == ENOENT && !create)
       return TRUE;
     if (e == ELOOP) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "%s is a symbolic link", what);
       return FALSE;
     }
@@ -213,7 +214,7 @@ lock_dir(Ctx *c, gboolean for_write, gboolean create, GError **error)
   if (fstat(c->lock_fd, &c->lock_st) != 0)
     return msvm_set_error_errno(error, errno, "cannot stat %s", what);
   if (!S_ISREG(c->lock_st.st_mode)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is not a regular file", what);
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT, "%s is not a regular file", what);
     return FALSE;
   }
   return ofd_lock(c->lock_fd, for_write ? F_WRLCK : F_RDLCK, what, error);
@@ -229,7 +230,7 @@ read_fd_all(int fd, GBytes **ret, GError **error, const char *what)
   if (msvm_secret_read_fd(fd, MSVM_STATE_FILE_MAX_SIZE, ret, &too_long))
     return TRUE;
   if (too_long) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT, "%s is too large", what);
     return FALSE;
   }
   return msvm_set_error_errno(error, errno, "cannot read %s", what);
@@ -248,7 +249,7 @@ read_file_at(int dir_fd, const char *name, const char *what, GBytes **ret,
   if (fd < 0) {
     int e = errno;
     if (e == ELOOP) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is a symbolic link", what);
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT, "%s is a symbolic link", what);
       return FALSE;
     }
     return msvm_set_error_errno(error, e, "cannot open %s", what);
@@ -260,12 +261,12 @@ read_file_at(int dir_fd, const char *name, const char *what, GBytes **ret,
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is not a regular file", what);
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT, "%s is not a regular file", what);
     return FALSE;
   }
   if ((guint64)st.st_size > MSVM_STATE_FILE_MAX_SIZE) {
     close(fd);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is too large", what);
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT, "%s is too large", what);
     return FALSE;
   }
   ok = read_fd_all(fd, ret, error, what);
@@ -321,7 +322,7 @@ scan_dir(Ctx *c, GError **error)
     if (fstatat(c->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
       return msvm_set_error_errno(error, errno, "cannot stat %s/%s", c->path, name);
     if (S_ISLNK(st.st_mode)) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "%s/%s is a symbolic link; refusing to touch this state directory",
                   c->path, name);
       return FALSE;
@@ -329,14 +330,14 @@ scan_dir(Ctx *c, GError **error)
     if (strcmp(name, ".lock") == 0)
       continue;
     if (g_str_has_prefix(name, "tpm-00.") || g_str_has_prefix(name, "TMP-00.")) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_UNSUPPORTED,
                   "%s holds a TPM 1.2 state (%s), which is not supported", c->path, name);
       return FALSE;
     }
     if (g_str_has_prefix(name, "TMP2-00.") && S_ISREG(st.st_mode))
       continue; /* swtpm's own temporary file left by a crash; swtpm ignores it */
     if (!g_str_has_prefix(name, "tpm2-00.") || !S_ISREG(st.st_mode)) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "unexpected entry %s in the state directory %s; move it away first",
                   name, c->path);
       return FALSE;
@@ -348,7 +349,7 @@ scan_dir(Ctx *c, GError **error)
     }
   }
   if (find_file(c, PERMALL) == NULL) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                 "%s holds no TPM 2.0 state (%s is missing)", c->path, PERMALL);
     return FALSE;
   }
@@ -625,7 +626,7 @@ still_in_place(Ctx *c, GError **error)
 
   if (fstatat(c->parent_fd, c->base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
       st.st_dev != c->dir_st.st_dev || st.st_ino != c->dir_st.st_ino) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_IN_USE,
                 "%s was replaced while this re-key started; try again", c->path);
     return FALSE;
   }

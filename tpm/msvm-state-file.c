@@ -18,6 +18,7 @@
 #include <openssl/params.h>
 #include <openssl/sha.h>
 
+#include "msvm-cause.h"
 #include "msvm-error.h"
 #include "msvm-kdf.h"
 
@@ -121,36 +122,36 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
 
   memset(p, 0, sizeof(*p));
   if (data == NULL || len < MSVM_STATE_HEADER_SIZE) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                 "not a swtpm state file: %" G_GSIZE_FORMAT " bytes, shorter than the header",
                 data ? len : 0);
     return FALSE;
   }
   if (len > MSVM_STATE_FILE_MAX_SIZE) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                 "state file too large (%" G_GSIZE_FORMAT " bytes)", len);
     return FALSE;
   }
   if (data[0] != 2) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_UNSUPPORTED,
                 "unsupported state file header version %u (only version 2 is supported)",
                 data[0]);
     return FALSE;
   }
   if (data[1] > 2) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_UNSUPPORTED,
                 "state file needs header version %u or later", data[1]);
     return FALSE;
   }
   if (get_be16(data + 2) != MSVM_STATE_HEADER_SIZE) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                 "bad state file header size %u", get_be16(data + 2));
     return FALSE;
   }
   p->flags = get_be16(data + 4);
   totlen = get_be32(data + 6);
   if (totlen != len) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                 "state file length %" G_GSIZE_FORMAT " does not match its header (%u): "
                 "truncated or damaged", len, totlen);
     return FALSE;
@@ -158,7 +159,7 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
   if (p->flags != 0 &&
       p->flags != MSVM_STATE_FLAG_ENCRYPTED &&
       p->flags != (MSVM_STATE_FLAG_ENCRYPTED | MSVM_STATE_FLAG_ENCRYPTED_256BIT)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_UNSUPPORTED,
                 "unsupported state file flags 0x%04x (migration blob or unknown format)",
                 p->flags);
     return FALSE;
@@ -170,7 +171,7 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
     guint32 rlen;
 
     if (len - off < 6) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "truncated record header at offset %" G_GSIZE_FORMAT, off);
       return FALSE;
     }
@@ -178,18 +179,18 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
     rlen = get_be32(data + off + 2);
     off += 6;
     if (rlen > len - off) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "record (tag %u) of %u bytes runs past the end of the file", tag, rlen);
       return FALSE;
     }
     if (tag != MSVM_STATE_TAG_DATA && tag != MSVM_STATE_TAG_ENCRYPTED_DATA &&
         tag != MSVM_STATE_TAG_HMAC && tag != MSVM_STATE_TAG_IVEC_ENCRYPTED_DATA) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_UNSUPPORTED,
                   "unsupported record tag %u in a state file", tag);
       return FALSE;
     }
     if (p->has[tag]) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "duplicate record tag %u", tag);
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT, "duplicate record tag %u", tag);
       return FALSE;
     }
     p->has[tag] = TRUE;
@@ -201,7 +202,7 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
   if (p->flags == 0) {
     if (!p->has[MSVM_STATE_TAG_DATA] || p->has[MSVM_STATE_TAG_ENCRYPTED_DATA] ||
         p->has[MSVM_STATE_TAG_HMAC] || p->has[MSVM_STATE_TAG_IVEC_ENCRYPTED_DATA]) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "plaintext state file must hold exactly one data record (tag 1)");
       return FALSE;
     }
@@ -211,13 +212,13 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
 
     if (p->has[MSVM_STATE_TAG_DATA] || !p->has[MSVM_STATE_TAG_ENCRYPTED_DATA] ||
         !p->has[MSVM_STATE_TAG_HMAC]) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "encrypted state file must hold an encrypted-data record (tag 2) and an "
                   "HMAC record (tag 3) and no plaintext record");
       return FALSE;
     }
     if (p->rec_len[MSVM_STATE_TAG_HMAC] != HMAC_LEN) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "HMAC record is %" G_GSIZE_FORMAT " bytes, expected %d",
                   p->rec_len[MSVM_STATE_TAG_HMAC], HMAC_LEN);
       return FALSE;
@@ -225,14 +226,14 @@ parse(const guint8 *data, gsize len, Parsed *p, GError **error)
     /* swtpm 0.7.1 rejects an IV record of any other length. */
     if (p->has[MSVM_STATE_TAG_IVEC_ENCRYPTED_DATA] &&
         p->rec_len[MSVM_STATE_TAG_IVEC_ENCRYPTED_DATA] != key_len) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "IV record is %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT
                   " for this key length",
                   p->rec_len[MSVM_STATE_TAG_IVEC_ENCRYPTED_DATA], key_len);
       return FALSE;
     }
     if (ct_len < key_len || ct_len % AES_BLOCK != 0) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                   "encrypted data of %" G_GSIZE_FORMAT " bytes is not a whole number of "
                   "AES blocks of at least the key length", ct_len);
       return FALSE;
@@ -330,7 +331,7 @@ msvm_state_file_decode(const guint8 *data, gsize len, const guint8 *passphrase,
 
   if (p.flags == 0) {
     if (passphrase != NULL) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+      g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY,
                   "state file is not encrypted, but a passphrase was given");
       return FALSE;
     }
@@ -339,7 +340,7 @@ msvm_state_file_decode(const guint8 *data, gsize len, const guint8 *passphrase,
     return TRUE;
   }
   if (passphrase == NULL) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY,
                 "state file is encrypted, but no passphrase was given");
     return FALSE;
   }
@@ -362,7 +363,7 @@ msvm_state_file_decode(const guint8 *data, gsize len, const guint8 *passphrase,
   }
   if (CRYPTO_memcmp(mac, p.rec[MSVM_STATE_TAG_HMAC], HMAC_LEN) != 0) {
     msvm_wipe(key, sizeof(key));
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY,
                 "HMAC mismatch: wrong passphrase or KDF, or the file was altered");
     return FALSE;
   }
@@ -386,7 +387,7 @@ msvm_state_file_decode(const guint8 *data, gsize len, const guint8 *passphrase,
   if (bad) {
     msvm_wipe(plain, ct_len);
     g_free(plain);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT,
                 "bad padding in the decrypted state");
     return FALSE;
   }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "msvm-error.h"
 
+#include "msvm-cause.h"
+
 #include <gio/gio.h>
 
 G_DEFINE_QUARK(msvm-security-error-quark, msvm_error)
+G_DEFINE_QUARK(msvm-security-cause-quark, msvm_cause_error)
 
 static const struct {
   guint32 rc;
@@ -41,6 +44,8 @@ msvm_error_to_return_code(const GError *error)
     return MSVM_RC_COMPLETED;
   if (error->domain == MSVM_ERROR && msvm_return_code_name((guint32)error->code) != NULL)
     return (guint32)error->code;
+  if (error->domain == MSVM_CAUSE_ERROR)
+    return error->code == MSVM_CAUSE_IN_USE ? MSVM_RC_IN_USE : MSVM_RC_INVALID_STATE;
   if (error->domain == G_IO_ERROR) {
     switch (error->code) {
     case G_IO_ERROR_PERMISSION_DENIED:
@@ -77,4 +82,22 @@ msvm_error_to_return_code(const GError *error)
   if (error->domain == G_OPTION_ERROR)
     return MSVM_RC_INVALID_PARAMETER;
   return MSVM_RC_FAILED;
+}
+
+gboolean
+msvm_error_is(const GError *error, guint32 rc)
+{
+  return error != NULL && msvm_error_to_return_code(error) == rc;
+}
+
+void
+msvm_error_to_public(GError **error)
+{
+  guint32 rc;
+
+  if (error == NULL || *error == NULL || (*error)->domain == MSVM_ERROR)
+    return;
+  rc = msvm_error_to_return_code(*error);
+  (*error)->domain = MSVM_ERROR;
+  (*error)->code = (gint)rc;
 }

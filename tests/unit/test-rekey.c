@@ -20,6 +20,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "msvm-cause.h"
 #include "msvm-error.h"
 #include "msvm-rekey.h"
 #include "msvm-state-file.h"
@@ -255,7 +256,7 @@ test_there_and_back(Fixture *f, gconstpointer data)
   g_assert_true(msvm_state_dir_check(f->dir, &b, &error));
   g_assert_no_error(error);
   g_assert_false(msvm_state_dir_check(f->dir, &a, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
   g_clear_error(&error);
 
   g_assert_true(msvm_rekey_state_dir(f->dir, &b, &a, &error));
@@ -285,7 +286,7 @@ test_plaintext_to_encrypted(Fixture *f, gconstpointer data)
   assert_same_state(before, after);
   /* and it no longer opens as plaintext */
   g_assert_false(msvm_state_dir_check(f->dir, NULL, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
 }
 
 /* swtpm's AES-128 default mode to libvirt's AES-256. */
@@ -336,7 +337,7 @@ expect_failure(Fixture *f, const MsvmStateKey *old_key, const MsvmStateKey *new_
   g_autoptr(GError) error = NULL;
 
   g_assert_false(msvm_rekey_state_dir(f->dir, old_key, new_key, &error));
-  g_assert_error(error, MSVM_ERROR, (gint)code);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, code);
   if (needle != NULL && strstr(error->message, needle) == NULL)
     g_error("expected \"%s\" in \"%s\"", needle, error->message);
   after = snapshot(f->dir);
@@ -428,7 +429,7 @@ test_lock_held(Fixture *f, gconstpointer data)
   expect_failure(f, &a, &b, MSVM_RC_IN_USE, "locked");
   /* the read-only check refuses too */
   g_assert_false(msvm_state_dir_check(f->dir, &a, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_IN_USE);
+  g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_IN_USE);
   g_clear_error(&error);
   release_lock(pid, release_fd);
   /* and once swtpm is gone it works */
@@ -531,7 +532,7 @@ test_remove_leftover(Fixture *f, gconstpointer data)
   copy_file("/dev/null", junk, 0600);
   pid = hold_lock(lock, &release_fd);
   g_assert_false(msvm_rekey_remove_leftover(f->dir, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_IN_USE);
+  g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_IN_USE);
   g_clear_error(&error);
   g_assert_true(g_file_test(junk, G_FILE_TEST_EXISTS));
   release_lock(pid, release_fd);
@@ -602,11 +603,11 @@ test_empty_dir(Fixture *f, gconstpointer data)
   /* an empty directory (swtpm would start a blank TPM): refused; a .lock
    * is created as swtpm would, nothing else */
   g_assert_false(msvm_rekey_state_dir(f->dir, NULL, &b, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
   g_clear_error(&error);
   assert_no_side_dir(f);
   g_assert_false(msvm_rekey_state_dir(missing, NULL, &b, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
 }
 
 static void
@@ -626,7 +627,7 @@ test_symlinks(Fixture *f, gconstpointer data)
     g_autofree char *before = snapshot(f->dir);
     g_autofree char *after = NULL;
     g_assert_false(msvm_rekey_state_dir(f->dir, &a, &a, &error));
-    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
     g_assert_nonnull(strstr(error->message, "symbolic link"));
     g_clear_error(&error);
     after = snapshot(f->dir);
@@ -637,7 +638,7 @@ test_symlinks(Fixture *f, gconstpointer data)
   /* the state directory given through a symlink */
   g_assert_cmpint(symlink(f->dir, linkdir), ==, 0);
   g_assert_false(msvm_rekey_state_dir(linkdir, &a, &a, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
   g_assert_nonnull(strstr(error->message, "symbolic links are refused"));
 }
 

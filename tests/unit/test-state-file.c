@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <openssl/evp.h>
 
+#include "msvm-cause.h"
 #include "msvm-error.h"
 #include "msvm-state-file.h"
 
@@ -161,7 +162,7 @@ test_golden_wrong_key(gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_assert_false(msvm_state_file_decode(f, flen, (const guint8 *)"x", 1, MSVM_KDF_PBKDF2,
                                           &plain, &error));
-    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY);
     g_assert_nonnull(strstr(error->message, "not encrypted"));
     g_assert_null(plain);
     return;
@@ -171,7 +172,7 @@ test_golden_wrong_key(gconstpointer data)
     g_autofree guint8 *wrong = g_memdup2(pass, pass_len);
     wrong[0] ^= 1;
     g_assert_false(msvm_state_file_decode(f, flen, wrong, pass_len, c->kdf, &plain, &error));
-    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY);
     g_assert_nonnull(strstr(error->message, "HMAC mismatch"));
     g_assert_null(plain);
   }
@@ -183,18 +184,18 @@ test_golden_wrong_key(gconstpointer data)
     longer[pass_len] = '\n';
     g_assert_false(msvm_state_file_decode(f, flen, longer, pass_len + 1, c->kdf, &plain,
                                           &error));
-    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY);
   }
   {
     g_autoptr(GError) error = NULL;
     MsvmStateKdf other = c->kdf == MSVM_KDF_PBKDF2 ? MSVM_KDF_SHA512 : MSVM_KDF_PBKDF2;
     g_assert_false(msvm_state_file_decode(f, flen, pass, pass_len, other, &plain, &error));
-    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY);
   }
   {
     g_autoptr(GError) error = NULL;
     g_assert_false(msvm_state_file_decode(f, flen, NULL, 0, c->kdf, &plain, &error));
-    g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+    g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_WRONG_KEY);
     g_assert_nonnull(strstr(error->message, "no passphrase"));
   }
   g_assert_null(plain);
@@ -205,6 +206,7 @@ typedef struct {
   const char *name;
   void (*damage)(GByteArray *f);
   const char *expected; /* substring of the error message */
+  MsvmCause cause;      /* what the codec says went wrong (the store's retry depends on it) */
 } Damage;
 
 static void
@@ -325,27 +327,27 @@ dmg_plain_and_encrypted(GByteArray *f)
 }
 
 static const Damage damages[] = {
-  { "truncated-by-one", dmg_truncate_one, "does not match its header" },
-  { "truncated-length-fixed", dmg_truncate_fixed, "runs past the end" },
-  { "header-only", dmg_header_only, "shorter than the header" },
-  { "empty", dmg_empty, "shorter than the header" },
-  { "flipped-ciphertext-bit", dmg_flip_ct, "HMAC mismatch" },
-  { "flipped-hmac-bit", dmg_flip_hmac, "HMAC mismatch" },
-  { "flipped-iv-bit", dmg_flip_iv, "HMAC mismatch" },
-  { "flags-claim-aes128", dmg_flip_flags, "IV record is 32 bytes" },
-  { "iv-record-16-bytes", dmg_iv_short, "IV record is 16 bytes" },
-  { "bogus-record-length", dmg_bogus_length, "runs past the end" },
-  { "bogus-record-length-small", dmg_bogus_length_small, "record" },
-  { "header-version-1", dmg_version, "header version 1" },
-  { "min-version-3", dmg_min_version, "needs header version 3" },
-  { "header-size-12", dmg_hdrsize, "header size" },
-  { "migration-flag", dmg_migration_flag, "flags 0x000b" },
-  { "unknown-tag", dmg_unknown_tag, "tag 9" },
-  { "duplicate-hmac", dmg_duplicate_tag, "duplicate record tag 3" },
-  { "hmac-31-bytes", dmg_hmac_short, "HMAC record is 31 bytes" },
-  { "ciphertext-not-blocks", dmg_ct_not_block, "AES blocks" },
-  { "no-hmac", dmg_no_hmac, "HMAC record" },
-  { "plain-and-encrypted", dmg_plain_and_encrypted, "no plaintext record" },
+  { "truncated-by-one", dmg_truncate_one, "does not match its header", MSVM_CAUSE_CORRUPT },
+  { "truncated-length-fixed", dmg_truncate_fixed, "runs past the end", MSVM_CAUSE_CORRUPT },
+  { "header-only", dmg_header_only, "shorter than the header", MSVM_CAUSE_CORRUPT },
+  { "empty", dmg_empty, "shorter than the header", MSVM_CAUSE_CORRUPT },
+  { "flipped-ciphertext-bit", dmg_flip_ct, "HMAC mismatch", MSVM_CAUSE_WRONG_KEY },
+  { "flipped-hmac-bit", dmg_flip_hmac, "HMAC mismatch", MSVM_CAUSE_WRONG_KEY },
+  { "flipped-iv-bit", dmg_flip_iv, "HMAC mismatch", MSVM_CAUSE_WRONG_KEY },
+  { "flags-claim-aes128", dmg_flip_flags, "IV record is 32 bytes", MSVM_CAUSE_CORRUPT },
+  { "iv-record-16-bytes", dmg_iv_short, "IV record is 16 bytes", MSVM_CAUSE_CORRUPT },
+  { "bogus-record-length", dmg_bogus_length, "runs past the end", MSVM_CAUSE_CORRUPT },
+  { "bogus-record-length-small", dmg_bogus_length_small, "record", MSVM_CAUSE_CORRUPT },
+  { "header-version-1", dmg_version, "header version 1", MSVM_CAUSE_UNSUPPORTED },
+  { "min-version-3", dmg_min_version, "needs header version 3", MSVM_CAUSE_UNSUPPORTED },
+  { "header-size-12", dmg_hdrsize, "header size", MSVM_CAUSE_CORRUPT },
+  { "migration-flag", dmg_migration_flag, "flags 0x000b", MSVM_CAUSE_UNSUPPORTED },
+  { "unknown-tag", dmg_unknown_tag, "tag 9", MSVM_CAUSE_UNSUPPORTED },
+  { "duplicate-hmac", dmg_duplicate_tag, "duplicate record tag 3", MSVM_CAUSE_CORRUPT },
+  { "hmac-31-bytes", dmg_hmac_short, "HMAC record is 31 bytes", MSVM_CAUSE_CORRUPT },
+  { "ciphertext-not-blocks", dmg_ct_not_block, "AES blocks", MSVM_CAUSE_CORRUPT },
+  { "no-hmac", dmg_no_hmac, "HMAC record", MSVM_CAUSE_CORRUPT },
+  { "plain-and-encrypted", dmg_plain_and_encrypted, "no plaintext record", MSVM_CAUSE_CORRUPT },
 };
 
 static void
@@ -367,7 +369,8 @@ test_damaged(gconstpointer data)
   g_assert_false(msvm_state_file_decode(f->data, f->len, g_bytes_get_data(pass, NULL),
                                         g_bytes_get_size(pass), MSVM_KDF_PBKDF2, &plain,
                                         &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_error(error, MSVM_CAUSE_ERROR, (gint)d->cause);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
   if (strstr(error->message, d->expected) == NULL)
     g_error("%s: expected \"%s\" in \"%s\"", d->name, d->expected, error->message);
   g_assert_null(plain);
@@ -480,7 +483,7 @@ test_bad_padding(void)
   }
   memcpy(bad + 10 + 6 + 32 + 6, mac, 32);
   g_assert_false(msvm_state_file_decode(bad, flen, pass, 8, MSVM_KDF_PBKDF2, &out, &error));
-  g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
+  g_assert_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_CORRUPT);
   g_assert_nonnull(strstr(error->message, "padding"));
   g_assert_null(out);
 }

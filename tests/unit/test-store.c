@@ -485,6 +485,41 @@ test_finish_empty_state_dir(Fixture *f, gconstpointer data)
   msvm_change_clear(&change);
 }
 
+/* A damaged state (here a truncated permall) is not a wrong key (issue 9):
+ * finishing says it cannot be opened whatever the key, without trying
+ * every generation and blaming the key protectors, and moves nothing. */
+static void
+test_finish_damaged_state(Fixture *f, gconstpointer data)
+{
+  g_autoptr(MsvmStore) store = load(f);
+  g_autoptr(MsvmStore) again = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *state_dir = g_build_filename(f->root, "tpm2", NULL);
+  g_autofree char *permall = g_build_filename(state_dir, "tpm2-00.permall", NULL);
+  MsvmGeneration *g1 = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  MsvmGeneration *g2 = msvm_store_add_generation(store, (const guint8 *)"b", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  MsvmChange change;
+
+  store->current = g2->number;
+  store->state = g1->number;
+  save(store);
+  g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+  g_assert_true(g_file_set_contents(permall, "\x02\x01\x00", 3, NULL));
+  change = hook_change(store, state_dir, g2->secret_uuid, NULL);
+  g_assert_false(msvm_change_finish(&change, NULL, &error));
+  msvm_change_clear(&change);
+  g_assert_nonnull(error);
+  g_assert_cmpuint(msvm_error_to_return_code(error), ==, MSVM_RC_INVALID_STATE);
+  if (strstr(error->message, "whatever the key") == NULL ||
+      strstr(error->message, "shorter than the header") == NULL)
+    g_error("unexpected message: %s", error->message);
+  g_assert_cmpuint(store->state, ==, g1->number);
+  again = load(f);
+  g_assert_cmpuint(again->state, ==, g1->number);
+}
+
 /* An open journal is resolved by the definition, whoever finishes: it
  * carries the journal's change id (the define took effect) or not. */
 static void
@@ -604,6 +639,7 @@ main(int argc, char **argv)
   ADD("jobs", test_jobs);
   ADD("finish-without-state", test_finish_without_state);
   ADD("finish-empty-state-dir", test_finish_empty_state_dir);
+  ADD("finish-damaged-state", test_finish_damaged_state);
   g_test_add("/store/journal-took-effect", Fixture, GINT_TO_POINTER(TRUE), setup,
              test_journal_resolved_by_definition, teardown);
   g_test_add("/store/journal-abandoned", Fixture, GINT_TO_POINTER(FALSE), setup,
