@@ -219,7 +219,7 @@ check_state_value(Matcher *m, const char *s, gsize len)
     m->matched = path_names_dir(m, s + pl, len - pl, FALSE);
   else if (starts_with(s, len, "file://", &pl))
     m->matched = path_names_dir(m, s + pl, len - pl, TRUE);
-  else if (memchr(s, '=', len) == NULL)
+  else
     m->matched = path_names_dir(m, s, len, FALSE);
   if (!m->matched)
     check_option_list(m, s, len);

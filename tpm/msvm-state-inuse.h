@@ -71,7 +71,8 @@ gboolean msvm_environ_names_state_dir(const char *environ, gsize len, gboolean t
 
 /*
  * Scan @proc_dir (NULL: "/proc") for a process other than the caller whose
- * command line names @id.  TRUE with *@ret_pid 0 when none does, TRUE with
+ * command line names @id.  TRUE with *@ret_pid 0 (and *@ret_name NULL) when
+ * none does, TRUE with
  * the pid (and, in *@ret_name, its /proc/PID/comm with every byte outside
  * printable ASCII replaced by '?', at most 16 characters) for the first one
  * found; FALSE with 32768 when the scan cannot be made (/proc unreadable,

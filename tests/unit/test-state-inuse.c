@@ -202,7 +202,19 @@ test_path_spellings(Fixture *f, gconstpointer data)
     MsvmStateDirId ghost = { .dev = 1, .ino = 1, .canonical = NULL,
                              .absolute = (char *)"/no/such/swtpm/uuid/tpm2" };
     const char cmd[] = "swtpm\0--tpmstate\0dir=/no//such/swtpm/uuid/tpm2/,mode=0600";
+    const char setup[] = "swtpm_setup\0--tpmstate\0/no/such/swtpm/uuid/tpm2/\0";
     g_assert_cmpint(msvm_cmdline_names_state_dir(cmd, sizeof(cmd) - 1, FALSE, -1, -1, &ghost),
+                    ==, MSVM_CMDLINE_MATCH);
+    g_assert_cmpint(msvm_cmdline_names_state_dir(setup, sizeof(setup) - 1, FALSE, -1, -1,
+                                                 &ghost),
+                    ==, MSVM_CMDLINE_MATCH);
+  }
+  /* swtpm_setup's plain path may hold '=' */
+  {
+    MsvmStateDirId odd = { .dev = 1, .ino = 1, .canonical = NULL,
+                           .absolute = (char *)"/srv/a=b/tpm2" };
+    const char setup[] = "swtpm_setup\0--tpm-state\0/srv/a=b/tpm2";
+    g_assert_cmpint(msvm_cmdline_names_state_dir(setup, sizeof(setup) - 1, FALSE, -1, -1, &odd),
                     ==, MSVM_CMDLINE_MATCH);
   }
 }
