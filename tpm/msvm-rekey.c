@@ -4,7 +4,9 @@
  * (DESIGN.md section 6; see msvm-rekey.h and docs/rekey.rst).
  *
  *   1. open the directory (no symlinks), take an OFD write lock on .lock
- *      (held until the end; swtpm holding it -> 32774);
+ *      (held until the end; swtpm holding it -> 32774); under that lock,
+ *      refuse (32774) when a process has the directory as its --tpmstate
+ *      (a started swtpm takes .lock only at CMD_INIT; msvm-state-inuse.h);
  *   2. read every entry: tpm2-00.* are state files, TMP2-00.* are swtpm's
  *      own leftover temporary files (dropped), .lock; anything else (TPM 1.2
  *      files, symlinks, subdirectories, unknown files) -> 32775;
@@ -14,7 +16,8 @@
  *      deleted first) with the same owner, group and modes, its own locked
  *      .lock, files written and fsync'ed, read back and verified, the
  *      directory fsync'ed;
- *   5. renameat2(RENAME_EXCHANGE), fsync the parent, delete the side
+ *   5. look at the processes once more (a swtpm started meanwhile), then
+ *      renameat2(RENAME_EXCHANGE), fsync the parent, delete the side
  *      directory, which now holds the copy under the old key.
  *
  * Before step 5 nothing of the original directory changed (except that a
@@ -41,6 +44,7 @@
 #include "msvm-fault.h"
 #include "msvm-kdf.h"
 #include "msvm-state-file.h"
+#include "msvm-state-inuse.h"
 #include "msvm-tpm-validate.h"
 
 #ifndef RENAME_EXCHANGE
@@ -67,6 +71,7 @@ typedef struct {
   int lock_fd;
   struct stat dir_st;
   struct stat lock_st;
+  MsvmStateDirId id; /* the directory, as the process scan looks for it */
   GPtrArray *files; /* StateFile* */
 } Ctx;
 
@@ -95,6 +100,7 @@ ctx_clear(Ctx *c)
     close(c->parent_fd);
   if (c->files)
     g_ptr_array_unref(c->files);
+  msvm_state_dir_id_clear(&c->id);
   g_free(c->path);
   g_free(c->base);
   g_free(c->side);
@@ -633,6 +639,31 @@ still_in_place(Ctx *c, GError **error)
   return TRUE;
 }
 
+/* No process other than us has the directory as its swtpm state directory
+ * (--tpmstate).  Called under the lock and again right before the exchange;
+ * @again says which in the message. */
+static gboolean
+no_process_uses(Ctx *c, gboolean again, GError **error)
+{
+  pid_t pid = 0;
+  g_autofree char *name = NULL;
+
+  if (c->id.absolute == NULL)
+    msvm_state_dir_id_init(&c->id, c->path, &c->dir_st);
+  if (!msvm_state_dir_find_user(NULL, &c->id, &pid, &name, error)) {
+    g_prefix_error(error, "%s: cannot tell whether a swtpm uses this TPM state: ", c->path);
+    return FALSE;
+  }
+  if (pid != 0) {
+    g_set_error(error, MSVM_CAUSE_ERROR, MSVM_CAUSE_IN_USE,
+                "%s is in use: a swtpm holds this TPM state directory (process %d, %s, "
+                "names it as its --tpmstate%s); stop that swtpm (its VM) first",
+                c->path, (int)pid, name, again ? ", started while the re-key ran" : "");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* The steps after the checks of the arguments; the caller cleans up. */
 static gboolean
 rekey_steps(Ctx *c, const MsvmStateKey *old_key, const MsvmStateKey *new_key, int *side_fd,
@@ -640,6 +671,7 @@ rekey_steps(Ctx *c, const MsvmStateKey *old_key, const MsvmStateKey *new_key, in
 {
   if (!lock_dir(c, TRUE, TRUE, error) ||
       !still_in_place(c, error) ||
+      !no_process_uses(c, FALSE, error) ||
       !scan_dir(c, error) ||
       !read_and_decode(c, old_key, error) ||
       !encode_all(c, new_key, error))
@@ -654,6 +686,11 @@ rekey_steps(Ctx *c, const MsvmStateKey *old_key, const MsvmStateKey *new_key, in
     return FALSE;
 
   msvm_fault_point("rekey-exchange");
+  /* The commit point: a swtpm started since the first look (it holds no
+   * .lock before CMD_INIT) is caught here; one started in the instants
+   * between this look and the exchange is not (docs/rekey.rst, "In use"). */
+  if (!no_process_uses(c, TRUE, error))
+    return FALSE;
   if (!exchange(c, error))
     return FALSE;
   /* From here on the side name holds the old directory. */

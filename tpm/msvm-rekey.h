@@ -33,7 +33,9 @@ typedef struct {
  * must be encrypted (a plaintext one is refused): a state that is not what
  * the caller believes is an error, never guessed around.  @new_key must have
  * a passphrase (32773 otherwise).
- * Errors: MSVM_RC_IN_USE (lock held by swtpm or another re-key),
+ * Errors: MSVM_RC_IN_USE (lock held by swtpm or another re-key, or a
+ * process has the directory as its --tpmstate: msvm-state-inuse.h; looked
+ * at under the lock and again right before the exchange),
  * MSVM_RC_INVALID_STATE (wrong passphrase or KDF, state that does not
  * decrypt or validate, plaintext/encrypted not as given, TPM 1.2, no
  * permall, symlink or unexpected entry), MSVM_RC_NOT_SUPPORTED (no

@@ -121,27 +121,42 @@ msvm_secret_bytes_new_take(guint8 *data, gsize len)
 }
 
 gboolean
-msvm_secret_read_fd(int fd, gsize max_len, GBytes **ret_bytes, gboolean *ret_too_long)
+msvm_secret_read_fd_bounded(int fd, gsize max_len, GBytes **ret_bytes, gboolean *ret_truncated)
 {
-  /* one byte more than allowed tells "too long" from "exactly max_len" */
+  /* one byte more than allowed tells "more" from "exactly max_len" */
   gsize cap = max_len + 1;
   guint8 *buf = msvm_secret_alloc(cap);
   gsize got = 0;
 
-  *ret_too_long = FALSE;
   if (!msvm_read_full(fd, buf, cap, &got)) {
     int saved = errno;
     msvm_secret_free(buf, got);
     errno = saved;
     return FALSE;
   }
-  if (got > max_len) {
-    msvm_secret_free(buf, got);
+  *ret_truncated = got > max_len;
+  if (got > max_len)
+    msvm_wipe(buf + max_len, got - max_len);
+  *ret_bytes = bytes_take(buf, MIN(got, max_len));
+  return TRUE;
+}
+
+gboolean
+msvm_secret_read_fd(int fd, gsize max_len, GBytes **ret_bytes, gboolean *ret_too_long)
+{
+  GBytes *bytes = NULL;
+  gboolean more = FALSE;
+
+  *ret_too_long = FALSE;
+  if (!msvm_secret_read_fd_bounded(fd, max_len, &bytes, &more))
+    return FALSE;
+  if (more) {
+    g_bytes_unref(bytes);
     *ret_too_long = TRUE;
     errno = EFBIG;
     return FALSE;
   }
-  *ret_bytes = bytes_take(buf, got);
+  *ret_bytes = bytes;
   return TRUE;
 }
 

@@ -40,6 +40,12 @@ GBytes *msvm_secret_bytes_new_take(guint8 *data, gsize len);
  * error, with *@ret_too_long FALSE).  Nothing read is left unwiped. */
 gboolean msvm_secret_read_fd(int fd, gsize max_len, GBytes **ret_bytes, gboolean *ret_too_long);
 
+/* The same for input that may go on (a /proc file of another process): on
+ * success *@ret_bytes holds at most @max_len bytes and *@ret_truncated says
+ * whether there was more.  FALSE with errno set on a read error. */
+gboolean msvm_secret_read_fd_bounded(int fd, gsize max_len, GBytes **ret_bytes,
+                                     gboolean *ret_truncated);
+
 /* The process keeps its secrets to itself: no core dumps (RLIMIT_CORE 0),
  * not dumpable (no core, no ptrace attach by the same uid, /proc/PID/mem
  * closed).  Every executable calls it before it reads a secret.  Returns

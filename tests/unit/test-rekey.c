@@ -437,6 +437,51 @@ test_lock_held(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
 }
 
+/* A process that has the directory as its --tpmstate but holds no lock (a
+ * swtpm before CMD_INIT): here /bin/sh showing swtpm's command line, waiting
+ * on a pipe.  The real swtpm: tests/integration/test-rekey-inuse.sh. */
+static void
+test_named_by_process(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) pass_a = golden_passphrase("tpm2state-aes256-pbkdf2");
+  g_autoptr(GBytes) pass_b = g_bytes_new_static(PASS_B, strlen(PASS_B));
+  MsvmStateKey a = key_of(pass_a, MSVM_KDF_PBKDF2, MSVM_CIPHER_AES_256_CBC);
+  MsvmStateKey b = key_of(pass_b, MSVM_KDF_PBKDF2, MSVM_CIPHER_AES_256_CBC);
+  g_autofree char *arg = g_strdup_printf("dir=%s/,mode=0600", f->dir);
+  g_autofree char *cmdline_path = NULL;
+  g_autofree char *needle = NULL;
+  const char *argv[] = { "/bin/sh", "swtpm", "-c", "read x", "swtpm", "socket", "--tpmstate",
+                         arg, "--tpm2", NULL };
+  g_autoptr(GError) error = NULL;
+  GPid pid;
+  int stdin_fd, status;
+  gboolean shown = FALSE;
+
+  g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                         G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD,
+                                         NULL, NULL, &pid, &stdin_fd, NULL, NULL, &error));
+  g_assert_no_error(error);
+  cmdline_path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+  for (guint i = 0; i < 500 && !shown; i++) {
+    g_autofree char *data_ = NULL;
+    gsize len = 0;
+    shown = g_file_get_contents(cmdline_path, &data_, &len, NULL) &&
+            memmem(data_, len, "--tpmstate", strlen("--tpmstate")) != NULL;
+    if (!shown)
+      g_usleep(10000);
+  }
+  g_assert_true(shown);
+
+  needle = g_strdup_printf("a swtpm holds this TPM state directory (process %d,", (int)pid);
+  expect_failure(f, &a, &b, MSVM_RC_IN_USE, needle);
+  kill(pid, SIGKILL);
+  g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+  close(stdin_fd);
+  /* and once it is gone the re-key works */
+  g_assert_true(msvm_rekey_state_dir(f->dir, &a, &b, &error));
+  g_assert_no_error(error);
+}
+
 /* Owner, group and modes of the directory and of each file are kept. */
 static void
 test_owner_and_mode(Fixture *f, gconstpointer data)
@@ -872,6 +917,7 @@ main(int argc, char **argv)
   add("/rekey/plaintext-with-passphrase", "tpm2state-plaintext",
       test_plaintext_with_passphrase);
   add("/rekey/lock-held", "tpm2state-aes256-pbkdf2", test_lock_held);
+  add("/rekey/named-by-process", "tpm2state-aes256-pbkdf2", test_named_by_process);
   add("/rekey/owner-and-mode", "tpm2state-aes256-pbkdf2", test_owner_and_mode);
   add("/rekey/leftover-side-dir", "tpm2state-aes256-pbkdf2", test_leftover_side_dir);
   add("/rekey/invalid-tpm-state", "tpm2state-aes256-pbkdf2", test_invalid_tpm_state);
