@@ -37,6 +37,7 @@
 #include "msvm-domain.h" /* MSVM_METADATA_NS (macro only: nothing is linked) */
 #include "msvm-hook.h"   /* the second stage's entry point */
 #include "msvm-io.h"     /* (libc only, compiled in) */
+#include "msvm-trust.h"  /* (libc only, compiled in) */
 
 /* Largest domain XML handed to the second stage (libvirt caps a domain
  * definition at 10 MiB).  Beyond it the input is still read to the end and
@@ -103,31 +104,6 @@ read_and_search(int fd, char **ret_buf, size_t *ret_len)
   return 1;
 }
 
-/* Only a file owned by root or by us, and writable by nobody else, in a
- * directory that is the same, is mapped into a hook that may run as root. */
-static int
-trusted_path(const char *path)
-{
-  struct stat st;
-  char dir[PATH_MAX];
-  char *slash;
-
-  if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-    return 0;
-  if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022) != 0)
-    return 0;
-  if (strlen(path) >= sizeof(dir))
-    return 0;
-  strcpy(dir, path);
-  slash = strrchr(dir, '/');
-  if (slash == NULL || slash == dir)
-    return 1;
-  *slash = '\0';
-  if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-    return 0;
-  return (st.st_uid == 0 || st.st_uid == geteuid()) && (st.st_mode & 022) == 0;
-}
-
 /* The installed module, unless this hook is the build tree's own executable;
  * the build tree's module when nothing is installed (a hook copied into the
  * hook directory by the tests).  Never from the environment. */
@@ -190,7 +166,7 @@ main(int argc, char **argv)
   }
 
   path = module_path();
-  if (!trusted_path(path)) {
+  if (!msvm_path_is_trusted(path)) {
     snprintf(msg, sizeof(msg),
              "%s is missing, or writable by or owned by another user than root", path);
     return module_failure(op, msg, 1);

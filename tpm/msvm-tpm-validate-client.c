@@ -14,6 +14,7 @@
 #include <gio/gio.h>
 
 #include "msvm-error.h"
+#include "msvm-trust.h"
 #include "msvm-kdf.h"
 #include "msvm-state-file.h"
 
@@ -29,6 +30,23 @@ MsvmTpmValidator
 msvm_tpm_get_validator(void)
 {
   return current_validator;
+}
+
+/* The helper runs with the caller's privileges (root, for the system
+ * daemon's VMs) on bytes the swtpm user wrote: only a file that the
+ * owner-and-mode rule of the hook's module trusts (msvm-trust.h) is run,
+ * wherever it was found. */
+static char *
+trusted_helper(char *path, GError **error)
+{
+  if (msvm_path_is_trusted(path))
+    return path;
+  g_set_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED,
+              "the state validation helper %s is not trusted: it (or its directory) "
+              "belongs to another user than root or this one, or others can write it",
+              path);
+  g_free(path);
+  return NULL;
 }
 
 char *
@@ -47,12 +65,12 @@ msvm_tpm_validate_helper_path(GError **error)
                   "the state validation helper %s is missing", p);
       return NULL;
     }
-    return g_steal_pointer(&p);
+    return trusted_helper(g_steal_pointer(&p), error);
   }
   if (access(installed, X_OK) == 0)
-    return g_steal_pointer(&installed);
+    return trusted_helper(g_steal_pointer(&installed), error);
   if (access(built, X_OK) == 0)
-    return g_steal_pointer(&built);
+    return trusted_helper(g_steal_pointer(&built), error);
   g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
               "the state validation helper %s is not installed", installed);
   return NULL;

@@ -8,12 +8,15 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
 #include "msvm-error.h"
+#include "msvm-trust.h"
 #include "msvm-rekey.h"
 #include "msvm-state-file.h"
 #include "msvm-tpm-validate.h"
@@ -183,6 +186,62 @@ test_helper_missing(void)
   g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
 }
 
+/* The helper is run only when the owner-and-mode rule trusts it (issue 9,
+ * item 5): a copy of the built helper, group-writable, in a directory
+ * others can write, or (as root) owned by another user, is refused with
+ * 32769 and never run; the same copy, 0755 in a 0700 directory, runs. */
+static void
+test_helper_untrusted(void)
+{
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *saved = g_strdup(g_getenv("MSVM_SECURITY_LIBEXECDIR"));
+  g_autofree char *tmp = g_dir_make_tmp("msvm-trust-XXXXXX", NULL);
+  g_autofree char *built = g_build_filename(saved, "msvm-security-tpm-validate", NULL);
+  g_autofree char *copy = g_build_filename(tmp, "msvm-security-tpm-validate", NULL);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  g_assert_nonnull(tmp);
+  g_assert_true(g_file_get_contents(built, &data, &len, NULL));
+  g_assert_true(g_file_set_contents(copy, data, (gssize)len, NULL));
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", tmp, TRUE);
+
+  g_assert_cmpint(chmod(tmp, 0700), ==, 0);
+  g_assert_cmpint(chmod(copy, 0775), ==, 0);
+  g_assert_false(msvm_path_is_trusted(copy));
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
+  g_assert_nonnull(strstr(error->message, "not trusted"));
+  g_clear_error(&error);
+
+  g_assert_cmpint(chmod(copy, 0755), ==, 0);
+  g_assert_cmpint(chmod(tmp, 0777), ==, 0);
+  g_assert_false(msvm_path_is_trusted(copy));
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
+  g_clear_error(&error);
+  g_assert_cmpint(chmod(tmp, 0700), ==, 0);
+
+  if (geteuid() == 0) {
+    g_assert_cmpint(chown(copy, 65534, 65534), ==, 0);
+    g_assert_false(msvm_path_is_trusted(copy));
+    g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+    g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
+    g_clear_error(&error);
+    g_assert_cmpint(chown(copy, 0, 0), ==, 0);
+    g_assert_cmpint(chmod(copy, 0755), ==, 0);
+  }
+
+  g_assert_true(msvm_path_is_trusted(copy));
+  g_assert_true(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_no_error(error);
+
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
+  g_unlink(copy);
+  g_rmdir(tmp);
+}
+
 /* A re-key with the forked-child validator, as the hook runs it. */
 static void
 test_rekey_with_child_validator(void)
@@ -237,6 +296,7 @@ main(int argc, char **argv)
   /* setenv and fork-based checks first, while the process has no GLib
    * worker thread (GSubprocess starts one) */
   g_test_add_func("/tpm-validate/helper-missing", test_helper_missing);
+  g_test_add_func("/tpm-validate/helper-untrusted", test_helper_untrusted);
   g_test_add_func("/tpm-validate/child", test_child);
   g_test_add_func("/tpm-validate/rekey-with-child-validator", test_rekey_with_child_validator);
   g_test_add_func("/tpm-validate/helper", test_helper);
