@@ -14,6 +14,7 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
+#include "msvm-errno.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
 
@@ -49,7 +50,7 @@ msvm_virt_error(GError **error, guint32 fallback, const char *what)
       rc = MSVM_RC_INVALID_STATE;
       break;
     case VIR_ERR_SYSTEM_ERROR:
-      if (e->int1 == EACCES || e->int1 == EPERM)
+      if (msvm_return_code_from_errno(e->int1) == MSVM_RC_ACCESS_DENIED)
         rc = MSVM_RC_ACCESS_DENIED;
       break;
     default:
@@ -111,7 +112,8 @@ msvm_virt_connect(const char *uri, gboolean read_only, gboolean *ret_system, GEr
                       e->code == VIR_ERR_OPERATION_DENIED ||
                       e->code == VIR_ERR_AUTH_CANCELLED ||
                       e->code == VIR_ERR_AUTH_UNAVAILABLE ||
-                      (e->code == VIR_ERR_SYSTEM_ERROR && (e->int1 == EACCES || e->int1 == EPERM))))
+                      (e->code == VIR_ERR_SYSTEM_ERROR &&
+                       msvm_return_code_from_errno(e->int1) == MSVM_RC_ACCESS_DENIED)))
       rc = MSVM_RC_ACCESS_DENIED;
     msvm_virt_error(error, rc, "cannot connect to libvirt");
     if (error != NULL && *error != NULL)

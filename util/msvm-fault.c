@@ -3,6 +3,8 @@
 
 #include "msvm-fault.h"
 
+#include "msvm-io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,17 +37,18 @@ void
 msvm_fault_configure_from_file(const char *path)
 {
   char buf[512];
-  ssize_t n;
+  gsize n = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   char *end = NULL;
   gint64 target;
+  gboolean ok;
 
   if (fd < 0)
     return;
-  n = read(fd, buf, sizeof(buf) - 1);
+  ok = msvm_read_full(fd, buf, sizeof(buf) - 1, &n);
   close(fd);
   (void)unlink(path); /* one run only */
-  if (n <= 0)
+  if (!ok || n == 0)
     return;
   buf[n] = '\0';
   target = g_ascii_strtoll(buf, &end, 10);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "msvm-error.h"
+#include "msvm-uuid.h"
 
 const MsvmPropInfo msvm_settings_props[MSVM_PROP_LAST] = {
   [MSVM_PROP_INSTANCE_ID] = { "InstanceID", MSVM_CIM_STRING, "CIM_SettingData" },
@@ -100,29 +101,26 @@ msvm_settings_merge(MsvmSettings *base, const MsvmSettings *update)
   }
 }
 
-/* 8-4-4-4-12 hex digits, optionally in braces as some tools write them;
- * returns the position after the GUID, or NULL. */
+/* The VM GUID of an InstanceID: MSVM_UUID_STRING_LEN characters that
+ * msvm_uuid_parse() takes, optionally in braces as some tools write them;
+ * returns the position after it, or NULL. */
 static const char *
 parse_guid(const char *p, guint8 uuid[16])
 {
-  static const int groups[] = { 8, 4, 4, 4, 12 };
+  char text[MSVM_UUID_STRING_LEN + 1];
   gboolean brace = *p == '{';
-  int n = 0;
 
   if (brace)
     p++;
-  for (int g = 0; g < 5; g++) {
-    if (g > 0 && *p++ != '-')
-      return NULL;
-    for (int i = 0; i < groups[g]; i += 2) {
-      int hi = g_ascii_xdigit_value(p[0]);
-      int lo = hi < 0 ? -1 : g_ascii_xdigit_value(p[1]);
-      if (hi < 0 || lo < 0)
-        return NULL;
-      uuid[n++] = (guint8)(hi << 4 | lo);
-      p += 2;
-    }
-  }
+  if (strnlen(p, MSVM_UUID_STRING_LEN) < MSVM_UUID_STRING_LEN)
+    return NULL;
+  memcpy(text, p, MSVM_UUID_STRING_LEN);
+  text[MSVM_UUID_STRING_LEN] = '\0';
+  /* (no blanks inside an InstanceID, which the parser would allow) */
+  if (g_ascii_isspace(text[0]) || g_ascii_isspace(text[MSVM_UUID_STRING_LEN - 1]) ||
+      !msvm_uuid_parse(text, uuid))
+    return NULL;
+  p += MSVM_UUID_STRING_LEN;
   if (brace && *p++ != '}')
     return NULL;
   return p;
