@@ -131,6 +131,9 @@ trace_says "$SU_UID" "$SU_GID" \
 before_store=$(show)
 as_swtpm_user cp "$WORK/plain.permall" "$STATE/tpm2-00.permall" ||
   bail "the swtpm user cannot write its state directory"
+as_swtpm_user rm -f "$STATE/tpm2-00.volatilestate"
+[ -f "$WORK/plain.volatilestate" ] &&
+  as_swtpm_user cp "$WORK/plain.volatilestate" "$STATE/tpm2-00.volatilestate"
 [ "$(stat -c %u "$STATE/tpm2-00.permall")" -eq "$SU_UID" ] || bail "the planted file is not the swtpm user's"
 planted=$(tree_snapshot "$SWTPM_ROOT/$UUID")
 rm -f "$TRACE"
@@ -144,6 +147,7 @@ tap_is "$(tree_snapshot "$SWTPM_ROOT/$UUID")" "$planted" "  ... the state direct
 no_libtpms_text "$HOOK_ERR" "$HOOK_OUT" "  ... no libtpms text"
 
 as_swtpm_user cp "$WORK/garbage.permall" "$STATE/tpm2-00.permall"
+as_swtpm_user rm -f "$STATE/tpm2-00.volatilestate"
 rm -f "$TRACE"
 hook_run MSVM_SECURITY_TEST_SANDBOX_TRACE="$TRACE" -- vm prepare begin "$WORK/vm.xml"
 hook_refused "hook: garbage plaintext planted over an encrypted state is refused with one line" \
