@@ -193,6 +193,50 @@ test_helper_missing(void)
   g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
 }
 
+/* A check that never answers: 32772 after the timeout (here the test-only
+ * 500 ms) and the helper's 2 s margin.  The helper is a FAKE stand-in that
+ * sleeps (the real libtpms does not hang on demand). */
+static void
+test_helper_timeout(void)
+{
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *saved = g_strdup(g_getenv("MSVM_SECURITY_LIBEXECDIR"));
+  g_autofree char *dir = g_dir_make_tmp("msvm-fake-helper-XXXXXX", &error);
+  g_autofree char *fake = NULL;
+  gint64 t0, ms;
+
+  g_assert_no_error(error);
+  fake = g_build_filename(dir, MSVM_TPM_VALIDATE_HELPER, NULL);
+  g_assert_true(g_file_set_contents(fake,
+                                    "#!/bin/sh\n# FAKE helper (test only): never answers\n"
+                                    "exec sleep 600\n", -1, NULL));
+  g_assert_cmpint(g_chmod(fake, 0755), ==, 0);
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", dir, TRUE);
+  g_setenv("MSVM_SECURITY_TEST_VALIDATE_TIMEOUT_MS", "500", TRUE);
+  t0 = g_get_monotonic_time();
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
+  ms = (g_get_monotonic_time() - t0) / 1000;
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT);
+  g_assert_cmpint(ms, >=, 500);
+  g_assert_cmpint(ms, <, 500 + 2000 + 2000);
+  g_clear_error(&error);
+
+  /* the real helper, its sandboxed child stalled (test builds) */
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
+  g_setenv("MSVM_SECURITY_TEST_VALIDATE_STALL", "1", TRUE);
+  t0 = g_get_monotonic_time();
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
+  ms = (g_get_monotonic_time() - t0) / 1000;
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT);
+  g_assert_nonnull(strstr(error->message, "did not finish within 500 ms"));
+  g_assert_cmpint(ms, <, 500 + 2000);
+  g_unsetenv("MSVM_SECURITY_TEST_VALIDATE_STALL");
+  g_unsetenv("MSVM_SECURITY_TEST_VALIDATE_TIMEOUT_MS");
+  g_unlink(fake);
+  g_rmdir(dir);
+}
+
 /* A re-key with the forked-child validator, as the hook runs it. */
 static void
 test_rekey_with_child_validator(void)
@@ -251,6 +295,9 @@ main(int argc, char **argv)
   g_test_add_func("/tpm-validate/child", test_child);
   g_test_add_func("/tpm-validate/rekey-with-child-validator", test_rekey_with_child_validator);
   g_test_add_func("/tpm-validate/helper", test_helper);
+#ifdef MSVM_TEST_HOOKS
+  g_test_add_func("/tpm-validate/helper-timeout", test_helper_timeout);
+#endif
   g_test_add_func("/tpm-validate/helper-protocol", test_helper_protocol);
   return g_test_run();
 }
