@@ -24,7 +24,7 @@
  *     it (MSVM_RC_TIMEOUT); the message is the parent's, never the child's.
  *
  * The hook's validation server (msvm_tpm_validate_server_start) is the
- * same parent, serving requests over a pipe: the hook forks it before it
+ * same parent, serving requests over a socket pair: the hook forks it before it
  * loads the store, so the sandboxed children (forks of the server) never
  * hold a copy of the seed or of a passphrase.
  */
@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -497,8 +498,7 @@ fail_trace:
 /* --- the hook's validation server --------------------------------------------- */
 
 static pid_t server_pid = -1;
-static int server_request_fd = -1;
-static int server_reply_fd = -1;
+static int server_fd = -1; /* our end of the socket pair */
 
 /* How long the hook waits for the server: the check's own timeout, plus
  * the time to pass the state over the pipe. */
@@ -524,7 +524,8 @@ write_all_until(int fd, const guint8 *buf, gsize len, gint64 deadline)
       return FALSE;
     if (r == 0)
       continue;
-    n = write(fd, buf + done, len - done);
+    /* a socket: a server gone is an error, not SIGPIPE */
+    n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (n <= 0)
@@ -582,7 +583,7 @@ get_u32(const guint8 *p)
 /* One request: a 32-bit length and the pipe format; one reply: the
  * MSVM_RC_* code (0: valid), a 32-bit length and the message. */
 static void G_GNUC_NORETURN
-server_main(int request_fd, int reply_fd)
+server_main(int sock)
 {
   int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -591,10 +592,9 @@ server_main(int request_fd, int reply_fd)
   if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
       dup2(null_fd, STDERR_FILENO) < 0)
     _exit(1);
-  if (dup2(request_fd, 3) != 3 || dup2(reply_fd, 4) != 4 || close_range(5, ~0U, 0) != 0)
+  if (dup2(sock, 3) != 3 || close_range(4, ~0U, 0) != 0)
     _exit(1);
-  request_fd = 3;
-  reply_fd = 4;
+  sock = 3;
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   for (;;) {
     guint8 lenbuf[4];
@@ -608,14 +608,14 @@ server_main(int request_fd, int reply_fd)
     gsize msg_len;
     gboolean ok = FALSE;
 
-    if (!read_all_until(request_fd, lenbuf, 4, G_MAXINT64))
+    if (!read_all_until(sock, lenbuf, 4, G_MAXINT64))
       _exit(0); /* the hook is done */
     len = get_u32(lenbuf);
     if (len > MSVM_TPM_VALIDATE_REQUEST_MAX)
       _exit(1);
     {
       guint8 *req = g_malloc(len ? len : 1);
-      if (!read_all_until(request_fd, req, len, G_MAXINT64)) {
+      if (!read_all_until(sock, req, len, G_MAXINT64)) {
         msvm_wipe(req, len);
         _exit(1);
       }
@@ -630,7 +630,7 @@ server_main(int request_fd, int reply_fd)
     put_u32(reply + 4, (guint32)msg_len);
     if (msg_len > 0)
       memcpy(reply + 8, error->message, msg_len);
-    if (!write_all_until(reply_fd, reply, 8 + msg_len, G_MAXINT64))
+    if (!write_all_until(sock, reply, 8 + msg_len, G_MAXINT64))
       _exit(1);
     g_free(reply);
   }
@@ -639,40 +639,31 @@ server_main(int request_fd, int reply_fd)
 gboolean
 msvm_tpm_validate_server_start(GError **error)
 {
-  int req[2], rep[2];
+  int sv[2];
   pid_t pid;
 
   if (server_pid > 0)
     return TRUE;
-  if (pipe2(req, O_CLOEXEC) != 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot create a pipe: %s",
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot create a socket pair: %s",
                 g_strerror(errno));
-    return FALSE;
-  }
-  if (pipe2(rep, O_CLOEXEC) != 0) {
-    int e = errno;
-    close(req[0]);
-    close(req[1]);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot create a pipe: %s", g_strerror(e));
     return FALSE;
   }
   pid = fork();
   if (pid < 0) {
     int e = errno;
-    close(req[0]);
-    close(req[1]);
-    close(rep[0]);
-    close(rep[1]);
+    close(sv[0]);
+    close(sv[1]);
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot fork: %s", g_strerror(e));
     return FALSE;
   }
-  if (pid == 0)
-    server_main(req[0], rep[1]);
-  close(req[0]);
-  close(rep[1]);
+  if (pid == 0) {
+    close(sv[0]);
+    server_main(sv[1]);
+  }
+  close(sv[1]);
   server_pid = pid;
-  server_request_fd = req[1];
-  server_reply_fd = rep[0];
+  server_fd = sv[0];
   return TRUE;
 }
 
@@ -684,6 +675,8 @@ server_kill(void)
   kill(server_pid, SIGKILL);
   while (waitpid(server_pid, NULL, 0) < 0 && errno == EINTR)
     ;
+  close(server_fd);
+  server_fd = -1;
   server_pid = -1;
 }
 
@@ -692,14 +685,12 @@ msvm_tpm_validate_server_stop(void)
 {
   if (server_pid <= 0)
     return;
-  close(server_request_fd);
-  close(server_reply_fd);
-  server_request_fd = server_reply_fd = -1;
+  close(server_fd);
+  server_fd = -1;
   {
     /* it ends at the end of its input; a wedged one is killed */
     int status;
-    if (!wait_until(server_pid, g_get_monotonic_time() + G_USEC_PER_SEC, &status))
-      (void)status;
+    (void)wait_until(server_pid, g_get_monotonic_time() + G_USEC_PER_SEC, &status);
   }
   server_pid = -1;
 }
@@ -733,9 +724,9 @@ msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, uid_t owner_u
   put_u32(head, (guint32)len);
   deadline = g_get_monotonic_time() +
              ((gint64)msvm_tpm_validate_timeout_ms() + SERVER_MARGIN_MS) * 1000;
-  if (!write_all_until(server_request_fd, head, 4, deadline) ||
-      !write_all_until(server_request_fd, data, len, deadline) ||
-      !read_all_until(server_reply_fd, head, 8, deadline)) {
+  if (!write_all_until(server_fd, head, 4, deadline) ||
+      !write_all_until(server_fd, data, len, deadline) ||
+      !read_all_until(server_fd, head, 8, deadline)) {
     server_kill();
     g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
                 "the libtpms check of the state did not answer within %u ms and was stopped",
@@ -750,7 +741,7 @@ msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, uid_t owner_u
     return FALSE;
   }
   msg = g_malloc0(msg_len + 1);
-  if (!read_all_until(server_reply_fd, (guint8 *)msg, msg_len, deadline)) {
+  if (!read_all_until(server_fd, (guint8 *)msg, msg_len, deadline)) {
     server_kill();
     g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
                 "the libtpms check of the state did not answer in time and was stopped");
