@@ -16,8 +16,8 @@
  *          (nobody when that is root), each checked, then getresuid and
  *          getresgid verified; not dumpable; killed when its parent dies;
  *       5. PR_SET_NO_NEW_PRIVS, then a seccomp filter (libseccomp, default
- *          action: kill the process) allowing memory management, writing the
- *          verdict to its pipe and exiting;
+ *          action: kill the process) allowing memory management (no
+ *          executable mapping), writing the verdict to its pipe and exiting;
  *       6. TPMLIB_SetState / TPMLIB_ValidateState on the blobs in memory;
  *       7. the fixed-size verdict to the pipe, _exit.
  *     the parent waits at most msvm_tpm_validate_timeout_ms(), then kills
@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -127,10 +128,13 @@ seccomp_filter_load(gboolean trace)
     return -ENOMEM;
   /* memory: malloc (brk, mmap, munmap, mremap, mprotect by glibc's heap) */
   rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(brk), 0);
-  rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 0);
+  /* never a new executable mapping */
+  rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+                                  SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+                                  SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
   rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(munmap), 0);
   rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mremap), 0);
-  rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 0);
   rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(madvise), 0);
   /* the verdict */
   rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1,
@@ -198,6 +202,7 @@ typedef struct {
   int trace_fd;  /* test builds, else -1 */
   int status_fd; /* test builds, else -1 */
   gboolean stall; /* test builds: never answer */
+  gboolean forbidden; /* test builds: try to open a file under the filter */
   guint timeout_ms;
 } ChildPlan;
 
@@ -287,6 +292,8 @@ sandboxed_child(const ChildPlan *plan, GBytes *permall, GBytes *volatilestate)
 #ifdef MSVM_TEST_HOOKS
   if (plan->trace_fd >= 0)
     trace_status();
+  if (plan->forbidden)
+    (void)open("/etc/passwd", O_RDONLY | O_CLOEXEC); /* the filter kills it */
 #endif
 
   /* 6. libtpms on memory */
@@ -412,10 +419,12 @@ msvm_tpm_validate_sandboxed(GBytes *permall, GBytes *volatilestate, uid_t owner_
      * or stand in for a libtpms check that never returns */
     const char *trace = secure_getenv("MSVM_SECURITY_TEST_SANDBOX_TRACE");
     const char *stall = secure_getenv("MSVM_SECURITY_TEST_VALIDATE_STALL");
+    const char *forbidden = secure_getenv("MSVM_SECURITY_TEST_SANDBOX_FORBIDDEN");
     if (trace != NULL && *trace == '/') {
       plan.trace_fd = open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     }
     plan.stall = stall != NULL && *stall == '1';
+    plan.forbidden = forbidden != NULL && *forbidden == '1';
   }
 #endif
 

@@ -234,6 +234,15 @@ test_helper_timeout(void)
   g_assert_cmpint(ms, <, 500 + 2000);
   g_unsetenv("MSVM_SECURITY_TEST_VALIDATE_STALL");
   g_unsetenv("MSVM_SECURITY_TEST_VALIDATE_TIMEOUT_MS");
+  g_clear_error(&error);
+
+  /* the seccomp filter's default action: a system call outside the list
+   * (open, after the filter is loaded) kills the child */
+  g_setenv("MSVM_SECURITY_TEST_SANDBOX_FORBIDDEN", "1", TRUE);
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_assert_nonnull(strstr(error->message, "system call its sandbox forbids"));
+  g_unsetenv("MSVM_SECURITY_TEST_SANDBOX_FORBIDDEN");
   g_unlink(fake);
   g_rmdir(dir);
 }
