@@ -117,7 +117,8 @@ run(int argc, char **argv, const char *xml, size_t len)
   }
   msvm_fault_point("process-protected");
   /* The libtpms check in a forked child, never by executing the helper from
-   * libexecdir (AppArmor, DESIGN.md 9): this process is single-threaded. */
+   * libexecdir (AppArmor, DESIGN.md 9): this process is single-threaded.
+   * Its server is started by "prepare begin" before the store is read. */
   msvm_tpm_set_validator(msvm_tpm_validate_in_child);
 
   ctx.doc = msvm_domain_parse(xml, len, &error);
@@ -183,6 +184,7 @@ run(int argc, char **argv, const char *xml, size_t len)
     break;
   }
   ctx_clear(&ctx);
+  msvm_tpm_validate_server_stop();
   return rc;
 }
 

@@ -35,6 +35,7 @@
 #include "msvm-cause.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
+#include "msvm-tpm-validate.h"
 
 static gboolean
 opens_under(const MsvmStore *store, const MsvmGeneration *gen, const char *state_dir,
@@ -55,6 +56,8 @@ find_opening_generation(const MsvmStore *store, const MsvmGeneration *tried,
       continue;
     if (opens_under(store, gen, state_dir, &e))
       return gen->number;
+    if (g_error_matches(e, MSVM_ERROR, MSVM_RC_TIMEOUT))
+      break; /* each try could take as long */
   }
   return 0;
 }
@@ -69,6 +72,13 @@ check_state(MsvmHookCtx *ctx, MsvmStore *store, const MsvmGeneration *gen)
     return 0; /* no TPM yet: libvirt creates it under the secret it names */
   if (opens_under(store, gen, ctx->state_dir, &error))
     return 0;
+  if (msvm_error_is(error, MSVM_RC_TIMEOUT)) {
+    /* no other generation is tried: each try could take as long */
+    msvm_hook_message("the vTPM state of domain %s (%s) cannot be checked: %s; restore "
+                      "the state from a backup",
+                      ctx->name, ctx->state_dir, error->message);
+    return 1;
+  }
   if (msvm_error_is(error, MSVM_RC_IN_USE)) {
     msvm_hook_message("System is in use: the vTPM state of domain %s (%s) is locked by "
                       "another process (a swtpm still running?)",
@@ -116,6 +126,13 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
   if (ctx->secret == NULL)
     return 0; /* no encrypted emulator TPM in this definition: swtpm is not ours */
 
+  /* The libtpms check's server is forked now, before the store (the seed)
+   * is read: its sandboxed children never hold a secret (DESIGN.md 11). */
+  if (!msvm_tpm_validate_server_start(&error)) {
+    msvm_hook_message("cannot check the vTPM state of domain %s: %s", ctx->name,
+                      error->message);
+    return 1;
+  }
   lock_fd = msvm_store_lock(ctx->root, ctx->uuid, FALSE, &error);
   if (lock_fd < 0) {
     if (msvm_error_is(error, MSVM_RC_IN_USE))
@@ -148,6 +165,13 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
   was_pending = pending(store);
   if (!msvm_change_finish(&change, NULL, &error)) {
     msvm_change_clear(&change);
+    if (msvm_error_is(error, MSVM_RC_TIMEOUT)) {
+      msvm_hook_message("the vTPM state of domain %s (%s) cannot be checked: %s; restore "
+                        "the state from a backup",
+                        ctx->name, ctx->state_dir, error->message);
+      close(lock_fd);
+      return 1;
+    }
     if (msvm_error_is(error, MSVM_RC_IN_USE)) {
       msvm_hook_message("System is in use: cannot finish the pending key-protector "
                         "change of domain %s: %s",

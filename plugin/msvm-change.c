@@ -47,7 +47,9 @@
  *      ours than `current` (an outside edit: virsh define of an older copy):
  *      the definition wins, `current` follows it.
  *   c. the stopped VM's state is located (the generation it really opens
- *      under, plaintext included: a backup put back, a snapshot reverted)
+ *      under: a backup put back, a snapshot reverted; plaintext only when
+ *      the store records `state` 0, i.e. it was plaintext, or the
+ *      definition has no <encryption>)
  *      and, when the definition names `current`, re-keyed to it; the jobs
  *      are closed.  A state directory without tpm2-00.permall is "no TPM
  *      yet": libvirt creates it under the secret the definition names.
@@ -600,11 +602,26 @@ locate_state(MsvmChange *change, GError **error)
     return MSVM_STEP_FAILED;
   }
   /* A state put back from a backup, a snapshot or save image restored with
-   * --force: newest generations first, plaintext last. */
+   * --force: newest generations first, plaintext last, and plaintext only
+   * when a plaintext state is what swtpm itself writes: the store records
+   * `state` 0 (tried above), or the definition has no <encryption> at all
+   * (a TPM re-added by hand without it; the hook never gets here then).
+   * Otherwise a plaintext file can only be the swtpm user's (it needs no
+   * key), and libtpms is not to parse it (DESIGN.md 11).  A check that does
+   * not finish stops the search (each try could take as long). */
+  gboolean plain_possible = change->definition.secret == NULL;
   for (guint i = store->generations->len + 1; i > 0; i--) {
     guint n = i > 1 ? ((MsvmGeneration *)g_ptr_array_index(store->generations, i - 2))->number : 0;
-    if (n == store->state || !state_opens_under(store, change->state_dir, n, NULL))
+    g_autoptr(GError) other = NULL;
+    if (n == store->state || (n == 0 && !plain_possible))
       continue;
+    if (!state_opens_under(store, change->state_dir, n, &other)) {
+      if (g_error_matches(other, MSVM_ERROR, MSVM_RC_TIMEOUT)) {
+        g_propagate_error(error, g_steal_pointer(&other));
+        return MSVM_STEP_FAILED;
+      }
+      continue;
+    }
     store->state = n;
     return msvm_store_save(store, error) ? MSVM_STEP_DONE : MSVM_STEP_FAILED;
   }

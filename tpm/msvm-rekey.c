@@ -385,8 +385,9 @@ read_and_decode(Ctx *c, const MsvmStateKey *key, GError **error)
     }
   }
   vol = find_file(c, VOLATILE);
+  /* libtpms runs as the directory's owner, who wrote those bytes */
   if (!msvm_tpm_get_validator()(find_file(c, PERMALL)->plain, vol ? vol->plain : NULL,
-                                 error)) {
+                                 c->dir_st.st_uid, c->dir_st.st_gid, error)) {
     g_prefix_error(error, "%s: ", c->path);
     return FALSE;
   }

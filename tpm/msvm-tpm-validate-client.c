@@ -8,6 +8,7 @@
 
 #include "msvm-tpm-validate.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +48,20 @@ trusted_helper(char *path, GError **error)
               path);
   g_free(path);
   return NULL;
+}
+
+guint
+msvm_tpm_validate_timeout_ms(void)
+{
+#ifdef MSVM_FAULT_INJECTION
+  const char *s = secure_getenv("MSVM_SECURITY_TEST_VALIDATE_TIMEOUT_MS");
+  if (s != NULL && *s != '\0') {
+    guint64 v = g_ascii_strtoull(s, NULL, 10);
+    if (v > 0 && v <= 600000)
+      return (guint)v;
+  }
+#endif
+  return MSVM_TPM_VALIDATE_TIMEOUT_MS;
 }
 
 char *
@@ -90,30 +105,77 @@ append_blob(guint8 *out, gsize *off, GBytes *b)
   *off += len;
 }
 
+static void
+append_u32(guint8 *out, gsize *off, guint32 v)
+{
+  out[*off] = (guint8)(v >> 24);
+  out[*off + 1] = (guint8)(v >> 16);
+  out[*off + 2] = (guint8)(v >> 8);
+  out[*off + 3] = (guint8)v;
+  *off += 4;
+}
+
 GBytes *
-msvm_tpm_validate_serialize(GBytes *permall, GBytes *volatilestate)
+msvm_tpm_validate_serialize(GBytes *permall, GBytes *volatilestate, uid_t owner_uid,
+                            gid_t owner_gid)
 {
   gsize plen = permall ? g_bytes_get_size(permall) : 0;
   gsize vlen = volatilestate ? g_bytes_get_size(volatilestate) : 0;
-  gsize total = 8 + 4 + plen + 4 + vlen;
+  gsize total = 8 + 8 + 4 + plen + 4 + vlen;
   guint8 *out = g_malloc(total);
   gsize off = 8;
 
   memcpy(out, MSVM_TPM_VALIDATE_MAGIC, 8);
+  append_u32(out, &off, (guint32)owner_uid);
+  append_u32(out, &off, (guint32)owner_gid);
   append_blob(out, &off, permall);
   append_blob(out, &off, volatilestate);
   return msvm_secret_bytes_new_take(out, total);
 }
 
+typedef struct {
+  gboolean done;
+  gboolean ok;
+  GBytes *out;
+  GError *error;
+} Communicated;
+
+static void
+communicated(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Communicated *c = user_data;
+
+  c->ok = g_subprocess_communicate_finish(G_SUBPROCESS(source), res, &c->out, NULL,
+                                          &c->error);
+  c->done = TRUE;
+}
+
+static gboolean
+timed_out(gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* The helper kills its sandboxed child after msvm_tpm_validate_timeout_ms();
+ * the helper itself is killed HELPER_MARGIN_MS later. */
+#define HELPER_MARGIN_MS 2000
+
 gboolean
-msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, GError **error)
+msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, uid_t owner_uid,
+                            gid_t owner_gid, GError **error)
 {
   g_autofree char *helper = NULL;
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GBytes) input = NULL;
-  g_autoptr(GBytes) err_out = NULL;
   g_autoptr(GError) local = NULL;
+  g_autoptr(GMainContext) ctx = NULL;
+  g_autoptr(GCancellable) cancel = NULL;
+  g_autoptr(GSource) timer = NULL;
+  Communicated c = { 0 };
+  gboolean expired = FALSE;
+  guint timeout_ms = msvm_tpm_validate_timeout_ms() + HELPER_MARGIN_MS;
   int status;
 
   if (permall == NULL || g_bytes_get_size(permall) == 0 ||
@@ -126,42 +188,79 @@ msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, GError **err
   if (helper == NULL)
     return FALSE;
 
-  input = msvm_tpm_validate_serialize(permall, volatilestate);
+  input = msvm_tpm_validate_serialize(permall, volatilestate, owner_uid, owner_gid);
+  /* its standard error is not read: the verdict is its one line on stdout */
   launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                       G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                       G_SUBPROCESS_FLAGS_STDERR_PIPE);
+                                       G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   proc = g_subprocess_launcher_spawn(launcher, &local, helper, NULL);
   if (proc == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
                 "cannot run the state validation helper: %s", local->message);
     return FALSE;
   }
-  if (!g_subprocess_communicate(proc, input, NULL, NULL, &err_out, &local)) {
+
+  /* wait at most timeout_ms, in a context of our own (any thread) */
+  ctx = g_main_context_new();
+  cancel = g_cancellable_new();
+  g_main_context_push_thread_default(ctx);
+  g_subprocess_communicate_async(proc, input, cancel, communicated, &c);
+  timer = g_timeout_source_new(timeout_ms);
+  g_source_set_callback(timer, timed_out, &expired, NULL);
+  g_source_attach(timer, ctx);
+  while (!c.done && !expired)
+    g_main_context_iteration(ctx, TRUE);
+  if (!c.done) {
+    g_subprocess_force_exit(proc);
+    g_cancellable_cancel(cancel);
+    while (!c.done)
+      g_main_context_iteration(ctx, TRUE);
+  }
+  g_source_destroy(timer);
+  g_main_context_pop_thread_default(ctx);
+  if (expired && !(c.ok && g_subprocess_get_if_exited(proc))) {
+    g_subprocess_wait(proc, NULL, NULL);
+    g_clear_error(&c.error);
+    g_clear_pointer(&c.out, g_bytes_unref);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
+                "the state validation helper did not answer within %u ms and was stopped",
+                timeout_ms);
+    return FALSE;
+  }
+  if (!c.ok) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
-                "state validation helper failed: %s", local->message);
+                "state validation helper failed: %s", c.error->message);
+    g_clear_error(&c.error);
     g_subprocess_force_exit(proc);
     g_subprocess_wait(proc, NULL, NULL);
     return FALSE;
   }
   if (!g_subprocess_get_if_exited(proc)) {
+    g_clear_pointer(&c.out, g_bytes_unref);
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
                 "state validation helper was killed by signal %d",
                 g_subprocess_get_term_sig(proc));
     return FALSE;
   }
   status = g_subprocess_get_exit_status(proc);
-  if (status != 0) {
+  if (status != MSVM_TPM_VALIDATE_EXIT_VALID) {
     g_autofree char *msg = NULL;
-    if (err_out != NULL && g_bytes_get_size(err_out) > 0) {
-      msg = g_strndup(g_bytes_get_data(err_out, NULL), MIN(g_bytes_get_size(err_out), 400));
+    int code;
+    if (c.out != NULL && g_bytes_get_size(c.out) > 0) {
+      msg = g_strndup(g_bytes_get_data(c.out, NULL), MIN(g_bytes_get_size(c.out), 400));
       g_strchomp(msg);
-      for (char *c = msg; *c; c++)
-        if (*c == '\n' || !g_ascii_isprint(*c))
-          *c = ' ';
+      for (char *ch = msg; *ch; ch++)
+        if (*ch == '\n' || !g_ascii_isprint(*ch))
+          *ch = ' ';
     }
-    g_set_error(error, MSVM_ERROR, status == 1 ? MSVM_RC_INVALID_STATE : MSVM_RC_FAILED,
-                "%s", msg && *msg ? msg : "the TPM state does not validate");
+    g_clear_pointer(&c.out, g_bytes_unref);
+    code = status == MSVM_TPM_VALIDATE_EXIT_INVALID   ? MSVM_RC_INVALID_STATE
+           : status == MSVM_TPM_VALIDATE_EXIT_TIMEOUT ? MSVM_RC_TIMEOUT
+                                                      : MSVM_RC_FAILED;
+    g_set_error(error, MSVM_ERROR, code, "%s",
+                msg && *msg ? msg : "the TPM state does not validate");
     return FALSE;
   }
+  g_clear_pointer(&c.out, g_bytes_unref);
   return TRUE;
 }

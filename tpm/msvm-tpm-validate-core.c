@@ -9,8 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +20,7 @@
 #include "msvm-error.h"
 #include "msvm-kdf.h"
 #include "msvm-state-file.h"
+#include "msvm-tpm-validate-priv.h"
 
 /* The blobs the NVRAM load callback serves (libtpms has no user data). */
 static GBytes *served_permall;
@@ -71,8 +70,50 @@ cb_nvram_deletename(uint32_t tpm_number, const char *name, TPM_BOOL must_exist)
   return TPM_FAIL;
 }
 
+static const char *const sandbox_steps[] = {
+  "redirecting its standard streams", "closing descriptors", "setting resource limits",
+  "dropping supplementary groups", "changing its group", "changing its user",
+  "verifying its ids", "setting no_new_privs", "setting up its seccomp filter",
+  "tracing (test build)", "its parent went away",
+};
+
+void
+msvm_tpm_verdict_to_error(const MsvmVerdict *v, GError **error)
+{
+  switch ((MsvmVerdictKind)v->kind) {
+  case MSVM_VERDICT_VALID:
+    return;
+  case MSVM_VERDICT_REJECT_PERMANENT:
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                "libtpms rejects the permanent state (error 0x%x)", v->value);
+    return;
+  case MSVM_VERDICT_REJECT_VOLATILE:
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                "libtpms rejects the volatile state (error 0x%x)", v->value);
+    return;
+  case MSVM_VERDICT_NOT_VALIDATED:
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
+                "libtpms does not validate the state (error 0x%x)", v->value);
+    return;
+  case MSVM_VERDICT_LIBTPMS_SETUP:
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "libtpms cannot be set up for TPM 2.0 (error 0x%x)", v->value);
+    return;
+  case MSVM_VERDICT_SANDBOX_SETUP: {
+    guint step = v->value >> 16;
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "the sandbox of the libtpms check failed %s: %s",
+                step < G_N_ELEMENTS(sandbox_steps) ? sandbox_steps[step] : "?",
+                g_strerror((int)(v->value & 0xffff)));
+    return;
+  }
+  }
+  g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+              "the libtpms check answered an unknown verdict %u", v->kind);
+}
+
 gboolean
-msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
+msvm_tpm_validate_prepare(GBytes *permall, GBytes *volatilestate, MsvmVerdict *ret)
 {
   static struct libtpms_callbacks cbs = {
     .sizeOfStruct = sizeof(struct libtpms_callbacks),
@@ -81,198 +122,175 @@ msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
     .tpm_nvram_storedata = cb_nvram_storedata,
     .tpm_nvram_deletename = cb_nvram_deletename,
   };
+  TPM_RESULT rc;
+
+  served_permall = permall;
+  served_volatile = (volatilestate != NULL && g_bytes_get_size(volatilestate) > 0)
+                        ? volatilestate : NULL;
+  /* libtpms prints its diagnostics (about bytes the swtpm user chose) on
+   * its debug descriptor, standard error by default: off */
+  TPMLIB_SetDebugLevel(0);
+  TPMLIB_SetDebugFD(-1);
+  rc = TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2);
+  if (rc == TPM_SUCCESS)
+    rc = TPMLIB_RegisterCallbacks(&cbs);
+  if (rc != TPM_SUCCESS) {
+    *ret = (MsvmVerdict){ MSVM_VERDICT_LIBTPMS_SETUP, rc };
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+msvm_tpm_validate_run(MsvmVerdict *ret)
+{
   enum TPMLIB_StateType st = TPMLIB_STATE_PERMANENT;
   TPM_RESULT rc;
   gsize len;
   const guint8 *p;
 
-  if (permall == NULL || g_bytes_get_size(permall) == 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no permanent state to validate");
-    return FALSE;
-  }
-  if (g_bytes_get_size(permall) > G_MAXUINT32 ||
-      (volatilestate != NULL && g_bytes_get_size(volatilestate) > G_MAXUINT32)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "state blob too large");
-    return FALSE;
-  }
-  served_permall = permall;
-  served_volatile = (volatilestate != NULL && g_bytes_get_size(volatilestate) > 0)
-                        ? volatilestate : NULL;
-
-  rc = TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2);
-  if (rc != TPM_SUCCESS) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
-                "libtpms cannot select TPM 2.0 (error 0x%x)", rc);
-    return FALSE;
-  }
-  rc = TPMLIB_RegisterCallbacks(&cbs);
-  if (rc != TPM_SUCCESS) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
-                "libtpms refused the callbacks (error 0x%x)", rc);
-    return FALSE;
-  }
-
-  p = g_bytes_get_data(permall, &len);
+  p = g_bytes_get_data(served_permall, &len);
   rc = TPMLIB_SetState(TPMLIB_STATE_PERMANENT, p, (uint32_t)len);
   if (rc != TPM_SUCCESS) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
-                "libtpms rejects the permanent state (error 0x%x)", rc);
-    return FALSE;
+    *ret = (MsvmVerdict){ MSVM_VERDICT_REJECT_PERMANENT, rc };
+    return;
   }
   if (served_volatile != NULL) {
     p = g_bytes_get_data(served_volatile, &len);
     rc = TPMLIB_SetState(TPMLIB_STATE_VOLATILE, p, (uint32_t)len);
     if (rc != TPM_SUCCESS) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
-                  "libtpms rejects the volatile state (error 0x%x)", rc);
-      return FALSE;
+      *ret = (MsvmVerdict){ MSVM_VERDICT_REJECT_VOLATILE, rc };
+      return;
     }
     st |= TPMLIB_STATE_VOLATILE;
   }
   rc = TPMLIB_ValidateState(st, 0);
   if (rc != TPM_SUCCESS) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
-                "libtpms does not validate the state (error 0x%x)", rc);
+    *ret = (MsvmVerdict){ MSVM_VERDICT_NOT_VALIDATED, rc };
+    return;
+  }
+  *ret = (MsvmVerdict){ MSVM_VERDICT_VALID, 0 };
+}
+
+gboolean
+msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
+{
+  MsvmVerdict v = { 0 };
+
+  if (permall == NULL || g_bytes_get_size(permall) == 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no permanent state to validate");
     return FALSE;
   }
-  return TRUE;
-}
-
-static gboolean
-read_exact(int fd, guint8 *buf, gsize len, GError **error)
-{
-  gsize done = 0;
-
-  while (done < len) {
-    ssize_t n = read(fd, buf + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
-                  "validation input: %s", n < 0 ? g_strerror(errno) : "unexpected end");
-      return FALSE;
-    }
-    done += (gsize)n;
+  if (g_bytes_get_size(permall) > MSVM_STATE_FILE_MAX_SIZE ||
+      (volatilestate != NULL && g_bytes_get_size(volatilestate) > MSVM_STATE_FILE_MAX_SIZE)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "state blob too large");
+    return FALSE;
   }
+  if (msvm_tpm_validate_prepare(permall, volatilestate, &v))
+    msvm_tpm_validate_run(&v);
+  msvm_tpm_verdict_to_error(&v, error);
+  return v.kind == MSVM_VERDICT_VALID;
+}
+
+static gboolean
+take_u32(const guint8 **p, gsize *left, guint32 *ret, GError **error)
+{
+  if (*left < 4) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "validation input: unexpected end");
+    return FALSE;
+  }
+  *ret = ((guint32)(*p)[0] << 24) | ((guint32)(*p)[1] << 16) | ((guint32)(*p)[2] << 8) |
+         (*p)[3];
+  *p += 4;
+  *left -= 4;
   return TRUE;
 }
 
 static gboolean
-read_blob(int fd, GBytes **ret, GError **error)
+take_blob(const guint8 **p, gsize *left, GBytes **ret, GError **error)
 {
-  guint8 lenbuf[4];
   guint32 len;
   guint8 *data;
 
-  if (!read_exact(fd, lenbuf, sizeof(lenbuf), error))
+  if (!take_u32(p, left, &len, error))
     return FALSE;
-  len = ((guint32)lenbuf[0] << 24) | ((guint32)lenbuf[1] << 16) |
-        ((guint32)lenbuf[2] << 8) | lenbuf[3];
   if (len > MSVM_STATE_FILE_MAX_SIZE) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
                 "validation input: blob of %u bytes is too large", len);
     return FALSE;
   }
-  data = g_malloc(len ? len : 1);
-  if (!read_exact(fd, data, len, error)) {
-    msvm_wipe(data, len);
-    g_free(data);
+  if (*left < len) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "validation input: unexpected end");
     return FALSE;
   }
+  data = g_malloc(len ? len : 1);
+  memcpy(data, *p, len);
+  *p += len;
+  *left -= len;
   *ret = msvm_secret_bytes_new_take(data, len);
   return TRUE;
 }
 
 gboolean
-msvm_tpm_validate_fd(int fd, GError **error)
+msvm_tpm_validate_parse_request(const guint8 *buf, gsize len, GBytes **ret_permall,
+                                GBytes **ret_volatile, uid_t *ret_uid, gid_t *ret_gid,
+                                GError **error)
 {
-  char magic[8];
   g_autoptr(GBytes) permall = NULL;
   g_autoptr(GBytes) vol = NULL;
-  guint8 extra;
-  ssize_t n;
+  const guint8 *p = buf;
+  gsize left = len;
+  guint32 uid, gid;
 
-  if (!read_exact(fd, (guint8 *)magic, sizeof(magic), error))
-    return FALSE;
-  if (memcmp(magic, MSVM_TPM_VALIDATE_MAGIC, sizeof(magic)) != 0) {
+  if (len < 8 || memcmp(buf, MSVM_TPM_VALIDATE_MAGIC, 8) != 0) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
                 "validation input: bad magic");
     return FALSE;
   }
-  if (!read_blob(fd, &permall, error) || !read_blob(fd, &vol, error))
+  p += 8;
+  left -= 8;
+  if (!take_u32(&p, &left, &uid, error) || !take_u32(&p, &left, &gid, error) ||
+      !take_blob(&p, &left, &permall, error) || !take_blob(&p, &left, &vol, error))
     return FALSE;
-  do
-    n = read(fd, &extra, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 0) {
+  if (left != 0) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
                 "validation input: trailing data");
     return FALSE;
   }
-  return msvm_tpm_validate_blobs(permall, vol, error);
+  if (uid == (guint32)-1 || gid == (guint32)-1) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
+                "validation input: no owner");
+    return FALSE;
+  }
+  *ret_permall = g_steal_pointer(&permall);
+  *ret_volatile = g_steal_pointer(&vol);
+  *ret_uid = (uid_t)uid;
+  *ret_gid = (gid_t)gid;
+  return TRUE;
 }
 
 gboolean
-msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, GError **error)
+msvm_tpm_validate_read_request(int fd, GBytes **ret_permall, GBytes **ret_volatile,
+                               uid_t *ret_uid, gid_t *ret_gid, GError **error)
 {
-  int msg_pipe[2];
-  pid_t pid;
-  char msg[512];
-  gsize got = 0;
-  int status = 0;
-  pid_t w;
+  g_autoptr(GBytes) request = NULL;
+  gboolean more = FALSE;
+  gsize len = 0;
+  const guint8 *data;
 
-  if (pipe2(msg_pipe, O_CLOEXEC) != 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot create a pipe: %s",
+  /* straight into a secret buffer: the request is a plaintext TPM state */
+  if (!msvm_secret_read_fd_bounded(fd, MSVM_TPM_VALIDATE_REQUEST_MAX, &request, &more)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "validation input: %s",
                 g_strerror(errno));
     return FALSE;
   }
-  pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(msg_pipe[0]);
-    close(msg_pipe[1]);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot fork: %s", g_strerror(e));
+  if (more) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "validation input: too large");
     return FALSE;
   }
-  if (pid == 0) {
-    GError *local = NULL;
-    close(msg_pipe[0]);
-    if (msvm_tpm_validate_blobs(permall, volatilestate, &local))
-      _exit(0);
-    if (write(msg_pipe[1], local->message, MIN(strlen(local->message), sizeof(msg) - 1)) < 0)
-      _exit(3);
-    _exit(local->code == MSVM_RC_INVALID_STATE ? 1 : 2);
-  }
-  close(msg_pipe[1]);
-  for (;;) {
-    ssize_t n = read(msg_pipe[0], msg + got, sizeof(msg) - 1 - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += (gsize)n;
-    if (got == sizeof(msg) - 1)
-      break;
-  }
-  msg[got] = '\0';
-  close(msg_pipe[0]);
-  do
-    w = waitpid(pid, &status, 0);
-  while (w < 0 && errno == EINTR);
-  if (w != pid || !WIFEXITED(status)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
-                "the state validation child did not finish normally");
-    return FALSE;
-  }
-  if (WEXITSTATUS(status) != 0) {
-    for (char *c = msg; *c; c++)
-      if (*c == '\n' || !g_ascii_isprint(*c))
-        *c = ' ';
-    g_set_error(error, MSVM_ERROR,
-                WEXITSTATUS(status) == 1 ? MSVM_RC_INVALID_STATE : MSVM_RC_FAILED, "%s",
-                got > 0 ? msg : "the TPM state does not validate");
-    return FALSE;
-  }
-  return TRUE;
+  data = g_bytes_get_data(request, &len);
+  return msvm_tpm_validate_parse_request(data != NULL ? data : (const guint8 *)"", len,
+                                         ret_permall, ret_volatile, ret_uid, ret_gid, error);
 }

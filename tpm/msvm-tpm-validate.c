@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * msvm-security-tpm-validate: check a decrypted TPM 2.0 state with libtpms.
- * Reads the blobs from standard input (format in msvm-tpm-validate.h), never
- * from argv or files; exit 0 valid, 1 invalid, 2 bad input or usage.
+ * Reads the request from standard input (format in msvm-tpm-validate.h),
+ * never from argv or files, into memory, then runs libtpms on it in a
+ * sandboxed child (msvm-tpm-sandbox.c).  Writes one line on standard
+ * output; exit 0 valid, 1 invalid, 2 bad input or usage, 3 the check could
+ * not run, 4 it did not finish in time.
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "msvm-error.h"
@@ -16,16 +22,36 @@ int
 main(int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) permall = NULL;
+  g_autoptr(GBytes) vol = NULL;
+  struct rlimit no_core = { 0, 0 };
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int code;
 
   if (argc != 1) {
-    fprintf(stderr, "usage: %s < blobs\n"
+    fprintf(stderr, "usage: %s < request\n"
                     "Checks a decrypted swtpm TPM 2.0 state read from standard input "
                     "(internal helper of msvm-security).\n", argv[0]);
-    return 2;
+    return MSVM_TPM_VALIDATE_EXIT_USAGE;
   }
-  if (!msvm_tpm_validate_fd(STDIN_FILENO, &error)) {
-    fprintf(stderr, "%s\n", error->message);
-    return g_error_matches(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER) ? 2 : 1;
+  /* it holds a plaintext TPM state */
+  (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  (void)setrlimit(RLIMIT_CORE, &no_core);
+  if (!msvm_tpm_validate_read_request(STDIN_FILENO, &permall, &vol, &uid, &gid, &error)) {
+    printf("%s\n", error->message);
+    return MSVM_TPM_VALIDATE_EXIT_USAGE;
   }
-  return 0;
+  if (msvm_tpm_validate_sandboxed(permall, vol, uid, gid, &error)) {
+    printf("valid\n");
+    return MSVM_TPM_VALIDATE_EXIT_VALID;
+  }
+  printf("%s\n", error->message);
+  if (error->code == MSVM_RC_INVALID_STATE)
+    code = MSVM_TPM_VALIDATE_EXIT_INVALID;
+  else if (error->code == MSVM_RC_TIMEOUT)
+    code = MSVM_TPM_VALIDATE_EXIT_TIMEOUT;
+  else
+    code = MSVM_TPM_VALIDATE_EXIT_FAILED;
+  return code;
 }

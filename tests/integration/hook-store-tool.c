@@ -13,6 +13,10 @@
  *                                                and recording `current`: a new
  *                                                generation, the journal open on it,
  *                                                `current` unchanged; prints its secret
+ *   hook-store-tool plaintext ROOT UUID          the store records the state as
+ *                                                plaintext (`state` 0), `current`
+ *                                                stays: a pending encryption of a
+ *                                                plaintext vTPM
  *   hook-store-tool secret ROOT UUID N           secret UUID of generation N
  *   hook-store-tool passphrase ROOT UUID N FILE  generation N's passphrase into
  *                                                FILE (0600; tests only)
@@ -115,6 +119,10 @@ main(int argc, char **argv)
     if (!msvm_store_save(store, &error))
       return fail("save", error);
     printf("%s %s\n", gen->secret_uuid, store->journal.change_id);
+  } else if (g_str_equal(cmd, "plaintext")) {
+    store->state = 0;
+    if (!msvm_store_save(store, &error))
+      return fail("save", error);
   } else if (g_str_equal(cmd, "secret") && argc > 4) {
     MsvmGeneration *gen = msvm_store_get_generation(store, atoi(argv[4]));
     if (gen == NULL)

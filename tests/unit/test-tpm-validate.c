@@ -21,7 +21,10 @@
 #include "msvm-state-file.h"
 #include "msvm-tpm-validate.h"
 
-typedef gboolean (*Validator)(GBytes *, GBytes *, GError **);
+/* the owner of the state the blobs come from: this test's user */
+#define OWNER getuid(), getgid()
+
+typedef MsvmTpmValidator Validator;
 
 static GBytes *
 golden_plain(const char *state, const char *file)
@@ -69,36 +72,36 @@ check(Validator v)
   g_autoptr(GError) error = NULL;
 
   /* valid: permall alone, permall + volatile */
-  g_assert_true(v(perm, NULL, &error));
+  g_assert_true(v(perm, NULL, OWNER, &error));
   g_assert_no_error(error);
-  g_assert_true(v(perm, vol, &error));
+  g_assert_true(v(perm, vol, OWNER, &error));
   g_assert_no_error(error);
 
   /* the permanent state damaged in the middle, or truncated */
   {
     g_autoptr(GBytes) bad = damaged(perm, 40, 160);
-    g_assert_false(v(bad, NULL, &error));
+    g_assert_false(v(bad, NULL, OWNER, &error));
     g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
     g_assert_nonnull(strstr(error->message, "libtpms"));
     g_clear_error(&error);
   }
   {
     g_autoptr(GBytes) bad = truncated(perm, g_bytes_get_size(perm) / 2);
-    g_assert_false(v(bad, vol, &error));
+    g_assert_false(v(bad, vol, OWNER, &error));
     g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
     g_clear_error(&error);
   }
   /* the volatile state damaged (checksum) or truncated */
   {
     g_autoptr(GBytes) bad = damaged(vol, 5000, 32);
-    g_assert_false(v(perm, bad, &error));
+    g_assert_false(v(perm, bad, OWNER, &error));
     g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
     g_assert_nonnull(strstr(error->message, "volatile"));
     g_clear_error(&error);
   }
   {
     g_autoptr(GBytes) bad = truncated(vol, 5000);
-    g_assert_false(v(perm, bad, &error));
+    g_assert_false(v(perm, bad, OWNER, &error));
     g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
     g_clear_error(&error);
   }
@@ -106,13 +109,13 @@ check(Validator v)
   {
     g_autoptr(GBytes) vol128 = golden_plain("tpm2state-aes128-pbkdf2",
                                             "tpm2-00.volatilestate");
-    g_assert_true(v(perm128, vol128, &error));
+    g_assert_true(v(perm128, vol128, OWNER, &error));
     g_assert_no_error(error);
   }
   /* garbage */
   {
     g_autoptr(GBytes) junk = g_bytes_new_static("not a TPM state at all", 22);
-    g_assert_false(v(junk, NULL, &error));
+    g_assert_false(v(junk, NULL, OWNER, &error));
     g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE);
     g_clear_error(&error);
   }
@@ -137,16 +140,20 @@ test_helper_protocol(void)
   g_autoptr(GError) error = NULL;
   g_autofree char *helper = msvm_tpm_validate_helper_path(&error);
   g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
-  g_autoptr(GBytes) good = msvm_tpm_validate_serialize(perm, NULL);
+  g_autoptr(GBytes) good = msvm_tpm_validate_serialize(perm, NULL, OWNER);
   struct {
     GBytes *input;
     int status;
   } cases[] = {
     { g_bytes_new_static("", 0), 2 },
-    { g_bytes_new_static("MSVMTPM0\0\0\0\0\0\0\0\0", 16), 2 },
-    { g_bytes_new_static("MSVMTPM1\xff\xff\xff\xff", 12), 2 },
-    { g_bytes_new_static("MSVMTPM1\0\0\0\0\0\0\0\0", 16), 1 },
-    { g_bytes_new_static("MSVMTPM1\0\0\0\0\0\0\0\0x", 17), 2 },
+    { g_bytes_new_static("MSVMTPM0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24), 2 },
+    /* the previous format (no owner) */
+    { g_bytes_new_static("MSVMTPM1\0\0\0\0\0\0\0\0", 16), 2 },
+    { g_bytes_new_static("MSVMTPM2\0\0\0\0\0\0\0\0\xff\xff\xff\xff", 20), 2 },
+    { g_bytes_new_static("MSVMTPM2\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24), 1 },
+    { g_bytes_new_static("MSVMTPM2\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0x", 25), 2 },
+    /* no owner */
+    { g_bytes_new_static("MSVMTPM2\xff\xff\xff\xff\0\0\0\0\0\0\0\0\0\0\0\0", 24), 2 },
     { g_bytes_ref(good), 0 },
   };
 
@@ -154,6 +161,7 @@ test_helper_protocol(void)
   g_assert_nonnull(helper);
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE,
                                                 &error, helper, NULL);
     g_assert_no_error(error);
@@ -165,7 +173,8 @@ test_helper_protocol(void)
   }
   /* arguments are refused: the blobs come over stdin only */
   {
-    g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+    g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
                                                 helper, "/etc/passwd", NULL);
     g_assert_true(g_subprocess_wait(p, NULL, &error));
     g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 2);
@@ -180,7 +189,7 @@ test_helper_missing(void)
   g_autofree char *saved = g_strdup(g_getenv("MSVM_SECURITY_LIBEXECDIR"));
 
   g_setenv("MSVM_SECURITY_LIBEXECDIR", "/nonexistent", TRUE);
-  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
   g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
   g_assert_nonnull(strstr(error->message, "missing"));
   g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
@@ -210,7 +219,7 @@ test_helper_untrusted(void)
   g_assert_cmpint(chmod(tmp, 0700), ==, 0);
   g_assert_cmpint(chmod(copy, 0775), ==, 0);
   g_assert_false(msvm_path_is_trusted(copy));
-  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
   g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
   g_assert_nonnull(strstr(error->message, "not trusted"));
   g_clear_error(&error);
@@ -218,7 +227,7 @@ test_helper_untrusted(void)
   g_assert_cmpint(chmod(copy, 0755), ==, 0);
   g_assert_cmpint(chmod(tmp, 0777), ==, 0);
   g_assert_false(msvm_path_is_trusted(copy));
-  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
   g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
   g_clear_error(&error);
   g_assert_cmpint(chmod(tmp, 0700), ==, 0);
@@ -226,7 +235,7 @@ test_helper_untrusted(void)
   if (geteuid() == 0) {
     g_assert_cmpint(chown(copy, 65534, 65534), ==, 0);
     g_assert_false(msvm_path_is_trusted(copy));
-    g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, &error));
+    g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
     g_assert_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED);
     g_clear_error(&error);
     g_assert_cmpint(chown(copy, 0, 0), ==, 0);
@@ -234,13 +243,68 @@ test_helper_untrusted(void)
   }
 
   g_assert_true(msvm_path_is_trusted(copy));
-  g_assert_true(msvm_tpm_validate_in_helper(perm, NULL, &error));
+  g_assert_true(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
   g_assert_no_error(error);
 
   g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
   g_unlink(copy);
   g_rmdir(tmp);
 }
+
+#ifdef MSVM_FAULT_INJECTION
+/* A check that never answers: 32772 after the timeout (here the test-only
+ * 500 ms) and the helper's 2 s margin.  The helper is a FAKE stand-in that
+ * sleeps (the real libtpms does not hang on demand). */
+static void
+test_helper_timeout(void)
+{
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *saved = g_strdup(g_getenv("MSVM_SECURITY_LIBEXECDIR"));
+  g_autofree char *dir = g_dir_make_tmp("msvm-fake-helper-XXXXXX", &error);
+  g_autofree char *fake = NULL;
+  gint64 t0, ms;
+
+  g_assert_no_error(error);
+  fake = g_build_filename(dir, MSVM_TPM_VALIDATE_HELPER, NULL);
+  g_assert_true(g_file_set_contents(fake,
+                                    "#!/bin/sh\n# FAKE helper (test only): never answers\n"
+                                    "exec sleep 600\n", -1, NULL));
+  g_assert_cmpint(g_chmod(fake, 0755), ==, 0);
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", dir, TRUE);
+  g_setenv("MSVM_SECURITY_TEST_VALIDATE_TIMEOUT_MS", "500", TRUE);
+  t0 = g_get_monotonic_time();
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
+  ms = (g_get_monotonic_time() - t0) / 1000;
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT);
+  g_assert_cmpint(ms, >=, 500);
+  g_assert_cmpint(ms, <, 500 + 2000 + 2000);
+  g_clear_error(&error);
+
+  /* the real helper, its sandboxed child stalled (test builds) */
+  g_setenv("MSVM_SECURITY_LIBEXECDIR", saved, TRUE);
+  g_setenv("MSVM_SECURITY_TEST_VALIDATE_STALL", "1", TRUE);
+  t0 = g_get_monotonic_time();
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
+  ms = (g_get_monotonic_time() - t0) / 1000;
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT);
+  g_assert_nonnull(strstr(error->message, "did not finish within 500 ms"));
+  g_assert_cmpint(ms, <, 500 + 2000);
+  g_unsetenv("MSVM_SECURITY_TEST_VALIDATE_STALL");
+  g_unsetenv("MSVM_SECURITY_TEST_VALIDATE_TIMEOUT_MS");
+  g_clear_error(&error);
+
+  /* the seccomp filter's default action: a system call outside the list
+   * (open, after the filter is loaded) kills the child */
+  g_setenv("MSVM_SECURITY_TEST_SANDBOX_FORBIDDEN", "1", TRUE);
+  g_assert_false(msvm_tpm_validate_in_helper(perm, NULL, OWNER, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_assert_nonnull(strstr(error->message, "system call its sandbox forbids"));
+  g_unsetenv("MSVM_SECURITY_TEST_SANDBOX_FORBIDDEN");
+  g_unlink(fake);
+  g_rmdir(dir);
+}
+#endif
 
 /* A re-key with the forked-child validator, as the hook runs it. */
 static void
@@ -295,11 +359,15 @@ main(int argc, char **argv)
   g_setenv("MSVM_SECURITY_LIBEXECDIR", helper_dir, TRUE);
   /* setenv and fork-based checks first, while the process has no GLib
    * worker thread (GSubprocess starts one) */
+  g_assert_true(msvm_tpm_validate_server_start(NULL));
   g_test_add_func("/tpm-validate/helper-missing", test_helper_missing);
   g_test_add_func("/tpm-validate/helper-untrusted", test_helper_untrusted);
   g_test_add_func("/tpm-validate/child", test_child);
   g_test_add_func("/tpm-validate/rekey-with-child-validator", test_rekey_with_child_validator);
   g_test_add_func("/tpm-validate/helper", test_helper);
+#ifdef MSVM_FAULT_INJECTION
+  g_test_add_func("/tpm-validate/helper-timeout", test_helper_timeout);
+#endif
   g_test_add_func("/tpm-validate/helper-protocol", test_helper_protocol);
   return g_test_run();
 }
