@@ -9,13 +9,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
+#include "msvm-cause.h"
 #include "msvm-error.h"
+#include "msvm-fault.h"
+#include "msvm-secret.h"
 #include "msvm-tpm-validate.h"
 
 int
@@ -24,7 +26,6 @@ main(int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) permall = NULL;
   g_autoptr(GBytes) vol = NULL;
-  struct rlimit no_core = { 0, 0 };
   uid_t uid = 0;
   gid_t gid = 0;
   int code;
@@ -36,8 +37,11 @@ main(int argc, char **argv)
     return MSVM_TPM_VALIDATE_EXIT_USAGE;
   }
   /* it holds a plaintext TPM state */
-  (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  (void)setrlimit(RLIMIT_CORE, &no_core);
+  if (!msvm_secret_protect_process()) {
+    printf("cannot keep the state out of core dumps: %s\n", g_strerror(errno));
+    return MSVM_TPM_VALIDATE_EXIT_FAILED;
+  }
+  msvm_fault_point("process-protected");
   if (!msvm_tpm_validate_read_request(STDIN_FILENO, &permall, &vol, &uid, &gid, &error)) {
     printf("%s\n", error->message);
     return MSVM_TPM_VALIDATE_EXIT_USAGE;
@@ -47,9 +51,9 @@ main(int argc, char **argv)
     return MSVM_TPM_VALIDATE_EXIT_VALID;
   }
   printf("%s\n", error->message);
-  if (error->code == MSVM_RC_INVALID_STATE)
+  if (msvm_error_is(error, MSVM_RC_INVALID_STATE))
     code = MSVM_TPM_VALIDATE_EXIT_INVALID;
-  else if (error->code == MSVM_RC_TIMEOUT)
+  else if (msvm_error_is(error, MSVM_RC_TIMEOUT))
     code = MSVM_TPM_VALIDATE_EXIT_TIMEOUT;
   else
     code = MSVM_TPM_VALIDATE_EXIT_FAILED;

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Issue 9, item 2 (DESIGN.md section 11): the CLI and the hook's second
-# stage make themselves non-dumpable and set RLIMIT_CORE to 0 before they
+# Issue 9, item 2 (DESIGN.md section 11): the CLI, the hook's second
+# stage and the libtpms check's helper make themselves non-dumpable and set RLIMIT_CORE to 0 before they
 # read a secret.  Each is run as an unprivileged user (nobody) and held at
 # the fault point "process-protected" (MSVM_SECURITY_FAULT_STALL, test
 # builds); meanwhile, from outside:
@@ -71,5 +71,18 @@ PIDS+=($!)
 wait_for $! msvm-security-h || bail "the hook did not start"
 sleep 0.3
 protected "the hook's second stage (prepare begin)" "$!"
+
+# --- the libtpms check's helper (it reads a plaintext state on stdin)
+HELPER=$MSVM_BUILDDIR/tpm/msvm-security-tpm-validate
+mkfifo "$WORK/request"
+chmod 666 "$WORK/request"
+"${AS_NOBODY[@]}" env MSVM_SECURITY_FAULT_STALL=process-protected:3000 "$HELPER" \
+  <"$WORK/request" >/dev/null 2>&1 &
+PIDS+=($!)
+exec 7>"$WORK/request"   # (the helper's open of its stdin waits for a writer)
+wait_for $! msvm-security-t || bail "the helper did not start"
+sleep 0.3
+protected "msvm-security-tpm-validate (the helper)" "$!"
+exec 7>&-
 
 tap_done
