@@ -44,16 +44,11 @@ msvm_hook_consume_incoming(MsvmHookCtx *ctx)
 {
   g_autofree char *path = g_build_filename(ctx->vm_dir, "incoming", NULL);
   g_autofree char *data = NULL;
-  g_autofree char *nonce = NULL;
-  g_auto(GStrv) words = NULL;
 
   if (!g_file_get_contents(path, &data, NULL, NULL))
     return FALSE;
   (void)unlink(path);
-  words = g_strsplit(g_strstrip(data), " ", 3);
-  nonce = msvm_domain_get_incoming(ctx->doc);
-  return g_strv_length(words) >= 2 && nonce != NULL && g_uuid_string_is_valid(words[1]) &&
-         g_ascii_strcasecmp(words[1], nonce) == 0;
+  return msvm_hook_incoming_matches(ctx, data);
 }
 
 int
@@ -93,8 +88,7 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
   path = g_build_filename(ctx->vm_dir, "incoming", NULL);
   nonce = g_uuid_string_random();
   marker = g_strdup_printf("%s %s\n", migration ? "migrate" : "restore", nonce);
-  if (!msvm_domain_set_incoming(ctx->doc, nonce) ||
-      (filtered = msvm_domain_format(ctx->doc)) == NULL) {
+  if ((filtered = msvm_hook_mark_incoming(ctx, nonce)) == NULL) {
     msvm_hook_message("cannot mark the incoming definition of domain %s",
                       ctx->name);
     return 1;

@@ -121,26 +121,19 @@ run(int argc, char **argv, const char *xml, size_t len)
    * Its server is started by "prepare begin" before the store is read. */
   msvm_tpm_set_validator(msvm_tpm_validate_in_child);
 
-  ctx.doc = msvm_domain_parse(xml, len, &error);
-  if (ctx.doc == NULL) {
-    if (guarding(op))
-      msvm_hook_message("the XML of domain %s on standard input is not a domain "
-                        "definition: %s", ctx.name, error->message);
-    ctx_clear(&ctx);
-    return guarding(op) ? 1 : 0;
-  }
-  if (!msvm_domain_is_managed(ctx.doc)) {
+  switch (msvm_hook_read_domain(&ctx, xml, len, &error)) {
+  case MSVM_HOOK_DOMAIN_MANAGED:
+    break;
+  case MSVM_HOOK_DOMAIN_UNMANAGED:
     ctx_clear(&ctx);
     return 0; /* the namespace occurs, but not as our metadata element */
-  }
-  if (!msvm_domain_get_uuid(ctx.doc, ctx.uuid, &error)) {
+  case MSVM_HOOK_DOMAIN_INVALID:
+  default:
     if (guarding(op))
-      msvm_hook_message("domain %s has no valid UUID: %s", ctx.name, error->message);
+      msvm_hook_message("%s", error->message);
     ctx_clear(&ctx);
     return guarding(op) ? 1 : 0;
   }
-  ctx.uuid_str = msvm_uuid_to_string(ctx.uuid);
-  ctx.secret = msvm_domain_get_tpm_secret(ctx.doc);
   ctx.uid = geteuid();
   ctx.system = ctx.uid == 0;
   ctx.root = msvm_store_root(ctx.system, ctx.uid, &error);

@@ -44,6 +44,24 @@ typedef struct {
   char *state_dir;         /* libvirt's swtpm tpm2 directory */
 } MsvmHookCtx;
 
+/* What the domain XML on standard input is (msvm-hook-domain.c). */
+typedef enum {
+  MSVM_HOOK_DOMAIN_MANAGED,   /* ours: ctx->doc, uuid, uuid_str, secret set */
+  MSVM_HOOK_DOMAIN_UNMANAGED, /* well formed, without the project's element */
+  MSVM_HOOK_DOMAIN_INVALID,   /* not a domain, or no valid UUID (*error set) */
+} MsvmHookDomain;
+
+/* Parses the definition into @ctx (ctx->name names it in messages); touches
+ * no file.  Only MSVM_HOOK_DOMAIN_MANAGED changes @ctx. */
+MsvmHookDomain msvm_hook_read_domain(MsvmHookCtx *ctx, const char *xml, size_t len,
+                                     GError **error);
+/* The incoming filter's output: ctx->doc with the one-time @nonce on the
+ * project's element, formatted; NULL when it cannot be marked. */
+char *msvm_hook_mark_incoming(MsvmHookCtx *ctx, const char *nonce);
+/* TRUE when the incoming marker's text @marker ("OPERATION NONCE", modified
+ * in place) names the nonce ctx->doc carries. */
+gboolean msvm_hook_incoming_matches(MsvmHookCtx *ctx, char *marker);
+
 /* Operations.  Return the exit status; messages with msvm_hook_fail. */
 int msvm_hook_prepare(MsvmHookCtx *ctx);
 int msvm_hook_started(MsvmHookCtx *ctx);

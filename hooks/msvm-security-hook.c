@@ -34,75 +34,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "msvm-domain.h" /* MSVM_METADATA_NS (macro only: nothing is linked) */
-#include "msvm-hook.h"   /* the second stage's entry point */
-#include "msvm-io.h"     /* (libc only, compiled in) */
-#include "msvm-trust.h"  /* (libc only, compiled in) */
+#include "msvm-hook.h"       /* the second stage's entry point */
+#include "msvm-hook-input.h" /* reading and searching standard input */
+#include "msvm-trust.h"      /* (libc only, compiled in) */
 
 /* Largest domain XML handed to the second stage (libvirt caps a domain
  * definition at 10 MiB).  Beyond it the input is still read to the end and
  * searched, so an unmanaged guest is never refused for its size. */
 #define HOOK_MAX_INPUT (16u * 1024u * 1024u)
-#define NS_LEN (sizeof(MSVM_METADATA_NS) - 1)
-
-/* Read standard input to the end.  Returns 1 when the namespace occurs (the
- * whole input in *ret_buf, or *ret_buf NULL when it was too large to keep),
- * 0 when it does not, -1 on a read error. */
-static int
-read_and_search(int fd, char **ret_buf, size_t *ret_len)
-{
-  size_t cap = 64 * 1024, len = 0, scanned = 0;
-  char *buf = malloc(cap + 1);
-  int found = 0, overflow = 0;
-
-  *ret_buf = NULL;
-  *ret_len = 0;
-  if (buf == NULL)
-    return -1;
-  for (;;) {
-    size_t got = 0;
-    bool ok;
-    if (len == cap) {
-      if (cap >= HOOK_MAX_INPUT || overflow) {
-        /* Keep only the last NS_LEN - 1 bytes to search across reads. */
-        if (!found && len >= NS_LEN &&
-            memmem(buf + scanned, len - scanned, MSVM_METADATA_NS, NS_LEN) != NULL)
-          found = 1;
-        memmove(buf, buf + len - (NS_LEN - 1), NS_LEN - 1);
-        len = NS_LEN - 1;
-        scanned = 0;
-        overflow = 1;
-      } else {
-        char *nb;
-        cap *= 2;
-        nb = realloc(buf, cap + 1);
-        if (nb == NULL) {
-          free(buf);
-          return -1;
-        }
-        buf = nb;
-      }
-    }
-    ok = msvm_read_full(fd, buf + len, cap - len, &got);
-    len += got;
-    if (!ok) {
-      free(buf);
-      return -1;
-    }
-    if (len < cap)
-      break; /* the end of the input */
-  }
-  if (!found && memmem(buf + scanned, len - scanned, MSVM_METADATA_NS, NS_LEN) != NULL)
-    found = 1;
-  if (!found || overflow) {
-    free(buf);
-    return found;
-  }
-  buf[len] = '\0';
-  *ret_buf = buf;
-  *ret_len = len;
-  return 1;
-}
+#define HOOK_FIRST_BUFFER (64u * 1024u)
 
 /* The installed module, unless this hook is the build tree's own executable;
  * the build tree's module when nothing is installed (a hook copied into the
@@ -148,7 +88,7 @@ main(int argc, char **argv)
   MsvmHookRunFunc run;
   char msg[PATH_MAX + 256];
 
-  switch (read_and_search(STDIN_FILENO, &xml, &len)) {
+  switch (msvm_hook_read_input(STDIN_FILENO, HOOK_FIRST_BUFFER, HOOK_MAX_INPUT, &xml, &len)) {
   case 0:
     return 0; /* not a managed guest: the fast path */
   case 1:

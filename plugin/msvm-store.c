@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "msvm-store.h"
+#include "msvm-store-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -336,19 +337,36 @@ parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
     const char *g = groups[i];
     if (g_str_has_prefix(g, "generation ")) {
       MsvmGeneration *gen = g_new0(MsvmGeneration, 1);
-      gen->number = (guint)g_ascii_strtoull(g + strlen("generation "), NULL, 10);
+      guint8 secret[16];
+      guint64 number = 0;
+      gboolean has_passphrase = FALSE;
+      gboolean damaged;
+
+      /* Only the name the store writes: "generation 1x" or "generation 01"
+       * would be a second generation 1. */
+      if (g_ascii_string_to_unsigned(g + strlen("generation "), 10, 1, G_MAXUINT, &number,
+                                     NULL)) {
+        g_autofree char *canonical = gen_group((guint)number);
+        if (strcmp(canonical, g) != 0)
+          number = 0;
+      }
+      gen->number = (guint)number;
       gen->secret_uuid = g_key_file_get_string(kf, g, "secret", NULL);
       gen->foreign = g_key_file_get_boolean(kf, g, "foreign", NULL);
       gen->created = get_int64(kf, g, "created");
       get_bytes(kf, g, "key-protector", &gen->key_protector, &gen->key_protector_len,
                 &gen->has_key_protector);
       get_bytes(kf, g, "policy", &gen->policy, &gen->policy_len, &gen->has_policy);
-      if (gen->foreign) {
-        gboolean has = FALSE;
+      if (gen->foreign)
         get_bytes(kf, g, "passphrase", &gen->foreign_passphrase,
-                  &gen->foreign_passphrase_len, &has);
-      }
-      if (gen->number == 0 || gen->secret_uuid == NULL) {
+                  &gen->foreign_passphrase_len, &has_passphrase);
+      /* Every generation is found by its secret, its own (the hook, the
+       * provider), and a foreign one has the passphrase its secret holds. */
+      damaged = gen->number == 0 || gen->secret_uuid == NULL ||
+                !msvm_uuid_parse(gen->secret_uuid, secret) ||
+                msvm_store_find_generation_by_secret(store, gen->secret_uuid) != NULL ||
+                (gen->foreign && !has_passphrase);
+      if (damaged) {
         msvm_generation_free(gen);
         g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s: damaged [%s]",
                     store->dir, g);
@@ -430,31 +448,15 @@ read_file_secret(const char *path, GBytes **ret, gboolean *ret_missing, GError *
 }
 
 gboolean
-msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, GError **error)
+msvm_store_parse(const char *dir, const guint8 uuid[16], const char *data, gsize len,
+                 MsvmStore **ret_store, GError **error)
 {
-  g_autofree char *u = msvm_uuid_to_string(uuid);
-  g_autofree char *dir = g_build_filename(root, u, NULL);
-  g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
   g_autoptr(MsvmStore) store = store_new(dir, uuid);
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) local = NULL;
-  GBytes *data = NULL;
-  gsize len = 0;
-  gboolean missing = FALSE;
-  gboolean ok;
 
-  if (!read_file_secret(path, &data, &missing, error))
-    return FALSE;
-  if (missing) {
-    *ret_store = g_steal_pointer(&store);
-    return TRUE;
-  }
-  {
-    gconstpointer text = g_bytes_get_data(data, &len);
-    ok = g_key_file_load_from_data(kf, text != NULL ? text : "", len, G_KEY_FILE_NONE, &local);
-  }
-  g_bytes_unref(data);
-  if (!ok) {
+  if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
+    g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: %s", path,
                 local->message);
     return FALSE;
@@ -466,6 +468,27 @@ msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, 
   store->exists = TRUE;
   *ret_store = g_steal_pointer(&store);
   return TRUE;
+}
+
+gboolean
+msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, GError **error)
+{
+  g_autofree char *u = msvm_uuid_to_string(uuid);
+  g_autofree char *dir = g_build_filename(root, u, NULL);
+  g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
+  g_autoptr(GBytes) data = NULL;
+  gboolean missing = FALSE;
+  gsize len = 0;
+  const char *text;
+
+  if (!read_file_secret(path, &data, &missing, error))
+    return FALSE;
+  if (missing) {
+    *ret_store = store_new(dir, uuid);
+    return TRUE;
+  }
+  text = g_bytes_get_data(data, &len);
+  return msvm_store_parse(dir, uuid, text != NULL ? text : "", len, ret_store, error);
 }
 
 /* Finished jobs are kept a week for pollers, and at most the newest 64. */
@@ -485,27 +508,18 @@ prune_jobs(MsvmStore *store)
   }
 }
 
-gboolean
-msvm_store_save(MsvmStore *store, GError **error)
+char *
+msvm_store_to_data(const MsvmStore *store, gsize *ret_len)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
-  g_autofree char *path = g_build_filename(store->dir, STORE_FILE, NULL);
-  char *data;
-  gsize len = 0;
-  gboolean ok;
 
-  prune_jobs(store);
-  if (!store->has_seed) {
-    if (!msvm_random_bytes(store->seed, sizeof(store->seed), error))
-      return FALSE;
-    store->has_seed = TRUE;
-  }
   g_key_file_set_uint64(kf, "store", "version", MSVM_STORE_FORMAT_VERSION);
   {
     g_autofree char *u = msvm_uuid_to_string(store->uuid);
     g_key_file_set_string(kf, "store", "uuid", u);
   }
-  set_bytes(kf, "store", "seed", store->seed, sizeof(store->seed));
+  if (store->has_seed)
+    set_bytes(kf, "store", "seed", store->seed, sizeof(store->seed));
   g_key_file_set_uint64(kf, "store", "kdf-version", store->kdf_version);
   g_key_file_set_uint64(kf, "store", "next-generation", store->next_generation);
   g_key_file_set_uint64(kf, "store", "current", store->current);
@@ -545,7 +559,8 @@ msvm_store_save(MsvmStore *store, GError **error)
   for (guint i = 0; i < store->jobs->len; i++) {
     const MsvmStoreJob *job = g_ptr_array_index(store->jobs, i);
     g_autofree char *g = job_group(job->id);
-    g_key_file_set_string(kf, g, "method", job->method ? job->method : "");
+    if (job->method != NULL)
+      g_key_file_set_string(kf, g, "method", job->method);
     g_key_file_set_uint64(kf, g, "state", job->state);
     g_key_file_set_uint64(kf, g, "error-code", job->error_code);
     if (job->error_description != NULL)
@@ -556,7 +571,24 @@ msvm_store_save(MsvmStore *store, GError **error)
     g_key_file_set_uint64(kf, g, "target", job->target);
   }
 
-  data = g_key_file_to_data(kf, &len, NULL);
+  return g_key_file_to_data(kf, ret_len, NULL);
+}
+
+gboolean
+msvm_store_save(MsvmStore *store, GError **error)
+{
+  g_autofree char *path = g_build_filename(store->dir, STORE_FILE, NULL);
+  char *data;
+  gsize len = 0;
+  gboolean ok;
+
+  prune_jobs(store);
+  if (!store->has_seed) {
+    if (!msvm_random_bytes(store->seed, sizeof(store->seed), error))
+      return FALSE;
+    store->has_seed = TRUE;
+  }
+  data = msvm_store_to_data(store, &len);
   {
     g_autofree char *root = g_path_get_dirname(store->dir);
     if (!ensure_root(root, error) || !ensure_dir(store->dir, error)) {

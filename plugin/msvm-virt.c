@@ -17,6 +17,7 @@
 #include "msvm-errno.h"
 #include "msvm-error.h"
 #include "msvm-store.h"
+#include "msvm-xml-quiet.h"
 
 static void
 silent_error(void *data, virErrorPtr err)
@@ -262,8 +263,20 @@ msvm_virt_undefine_secret(virConnectPtr conn, const char *secret_uuid, GError **
 static xmlDocPtr
 parse_xml(const char *xml)
 {
+  g_auto(MsvmXmlQuiet) quiet = MSVM_XML_QUIET_INIT;
+
+  msvm_xml_quiet_begin(&quiet);
   return xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static xmlXPathObjectPtr
+xpath_eval(xmlXPathContextPtr ctx, const char *expr)
+{
+  g_auto(MsvmXmlQuiet) quiet = MSVM_XML_QUIET_INIT;
+
+  msvm_xml_quiet_begin(&quiet);
+  return xmlXPathEvalExpression((const xmlChar *)expr, ctx);
 }
 
 static char *
@@ -275,7 +288,7 @@ xpath_string(xmlDocPtr doc, const char *expr)
 
   if (ctx == NULL)
     return NULL;
-  obj = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
+  obj = xpath_eval(ctx, expr);
   if (obj != NULL && obj->type == XPATH_STRING && obj->stringval != NULL &&
       obj->stringval[0] != '\0')
     out = g_strdup((const char *)obj->stringval);
@@ -300,12 +313,10 @@ msvm_virt_collect_tpm_secrets(const char *xml, GPtrArray *out)
   /* Anchored: a definition, a managed-save image's definition, or a
    * snapshot's (its domain and inactiveDomain); never <metadata>, where the
    * definer may put anything. */
-  obj = ctx ? xmlXPathEvalExpression(
-                (const xmlChar *)"/domain/devices/tpm/backend/encryption/@secret"
-                                 " | /domainsnapshot/domain/devices/tpm/backend/encryption/@secret"
-                                 " | /domainsnapshot/inactiveDomain/devices/tpm/backend"
-                                 "/encryption/@secret",
-                ctx)
+  obj = ctx ? xpath_eval(ctx, "/domain/devices/tpm/backend/encryption/@secret"
+                              " | /domainsnapshot/domain/devices/tpm/backend/encryption/@secret"
+                              " | /domainsnapshot/inactiveDomain/devices/tpm/backend"
+                              "/encryption/@secret")
             : NULL;
   if (obj != NULL && obj->nodesetval != NULL) {
     for (int i = 0; i < obj->nodesetval->nodeNr; i++) {

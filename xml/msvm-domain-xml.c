@@ -13,11 +13,13 @@
 
 #include "msvm-domain-priv.h"
 #include "msvm-error.h"
+#include "msvm-xml-quiet.h"
 
 xmlDocPtr
 msvm_xml_parse(const char *xml, gsize len, const char *what,
                const char *root_ns, const char *root_name, GError **error)
 {
+  g_auto(MsvmXmlQuiet) quiet = MSVM_XML_QUIET_INIT;
   xmlParserCtxtPtr ctxt = NULL;
   xmlDocPtr doc = NULL;
   xmlNodePtr root;
@@ -32,6 +34,7 @@ msvm_xml_parse(const char *xml, gsize len, const char *what,
                 "%s is larger than the limit of %u bytes", what, MSVM_DOMAIN_MAX_SIZE);
     return NULL;
   }
+  msvm_xml_quiet_begin(&quiet);
   ctxt = xmlNewParserCtxt();
   if (ctxt == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_OUT_OF_MEMORY, "out of memory parsing %s", what);
@@ -117,10 +120,12 @@ is_domain_metadata(xmlNodePtr node)
 static void
 format_libxml(GString *out, xmlNodePtr node)
 {
+  g_auto(MsvmXmlQuiet) quiet = MSVM_XML_QUIET_INIT;
   xmlBufferPtr buf = xmlBufferCreate();
 
   if (buf == NULL)
     g_error("out of memory");
+  msvm_xml_quiet_begin(&quiet);
   xmlNodeDump(buf, node->doc, node, 0, 0);
   g_string_append_len(out, (const char *)xmlBufferContent(buf), xmlBufferLength(buf));
   xmlBufferFree(buf);

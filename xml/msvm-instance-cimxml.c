@@ -7,7 +7,8 @@
  * a VALUE element, or wrapped in VALUE.OBJECT / VALUE.NAMEDINSTANCE.
  *
  * libxml2 is told: no network, no entity substitution, no DTD loading, the
- * text is UTF-8 whatever a declaration says, and never to print.  Any
+ * text is UTF-8 whatever a declaration says, and never to print (and its
+ * thread's error handlers are silent meanwhile, msvm-xml-quiet.h).  Any
  * DOCTYPE stops the parser in the SAX internalSubset callback, before its
  * internal subset is read, so no entity is ever declared, expanded or
  * fetched.  Nesting is bounded by libxml2's default depth limit (256
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "msvm-error.h"
+#include "msvm-xml-quiet.h"
 
 typedef struct {
   gboolean doctype;
@@ -66,11 +68,13 @@ read_xml(const MsvmInstanceText *t, GError **error)
 {
   const int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
                       XML_PARSE_IGNORE_ENC | XML_PARSE_NOXINCNODE;
+  g_auto(MsvmXmlQuiet) quiet = MSVM_XML_QUIET_INIT;
   xmlParserCtxtPtr ctxt;
   xmlDocPtr doc;
   XmlState st = { 0 };
   g_autofree char *where = NULL;
 
+  msvm_xml_quiet_begin(&quiet);
   ctxt = xmlNewParserCtxt();
   if (ctxt == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_OUT_OF_MEMORY, "cannot create an XML parser");
