@@ -72,7 +72,6 @@ read_xml(const MsvmInstanceText *t, GError **error)
   xmlParserCtxtPtr ctxt;
   xmlDocPtr doc;
   XmlState st = { 0 };
-  g_autofree char *where = NULL;
 
   msvm_xml_quiet_begin(&quiet);
   ctxt = xmlNewParserCtxt();

@@ -16,7 +16,7 @@ t() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $
 for f in "${files[@]}"; do
   name=${f#"$b"/}
   if [ ! -f "$f" ]; then t 1 "$name is built"; continue; fi
-  found=$(strings -a "$f" | grep -E 'MSVM_SECURITY_FAULT|\.fault-inject|msvm-fault-point|process-protected|store-fsync-dir|msvm_fault_' | sort -u | head -5 | tr '\n' ' ')
+  found=$(strings -a "$f" | grep -E 'MSVM_SECURITY_FAULT|MSVM_SECURITY_TEST_|\.fault-inject|msvm-fault-point|process-protected|store-fsync-dir|rekey-(write|fsync|exchange)|state-check-opened|after-define|msvm_fault_' | sort -u | head -5 | tr '\n' ' ')
   t "$([ -z "$found" ] && echo 0 || echo 1)" "$name: no fault point, variable or arming file${found:+ (found: $found)}"
 done
 echo "1..$n"
