@@ -383,15 +383,8 @@ msvm_tpm_validate_sandboxed(GBytes *permall, GBytes *volatilestate, uid_t owner_
   int status = 0;
   gboolean finished;
 
-  if (permall == NULL || g_bytes_get_size(permall) == 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no permanent state to validate");
+  if (!msvm_tpm_validate_check_input(permall, volatilestate, error))
     return FALSE;
-  }
-  if (g_bytes_get_size(permall) > MSVM_STATE_FILE_MAX_SIZE ||
-      (volatilestate != NULL && g_bytes_get_size(volatilestate) > MSVM_STATE_FILE_MAX_SIZE)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "state blob too large");
-    return FALSE;
-  }
   target_ids(owner_uid, owner_gid, &plan.uid, &plan.gid);
   plan.parent = getpid();
   plan.timeout_ms = msvm_tpm_validate_timeout_ms();

@@ -173,10 +173,8 @@ msvm_tpm_validate_run(MsvmVerdict *ret)
 }
 
 gboolean
-msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
+msvm_tpm_validate_check_input(GBytes *permall, GBytes *volatilestate, GError **error)
 {
-  MsvmVerdict v = { 0 };
-
   if (permall == NULL || g_bytes_get_size(permall) == 0) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no permanent state to validate");
     return FALSE;
@@ -186,6 +184,16 @@ msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "state blob too large");
     return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
+{
+  MsvmVerdict v = { 0 };
+
+  if (!msvm_tpm_validate_check_input(permall, volatilestate, error))
+    return FALSE;
   if (msvm_tpm_validate_prepare(permall, volatilestate, &v))
     msvm_tpm_validate_run(&v);
   msvm_tpm_verdict_to_error(&v, error);

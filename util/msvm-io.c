@@ -11,49 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-bool
-msvm_read_full(int fd, void *buf, size_t len, size_t *ret_got)
-{
-  unsigned char *p = buf;
-  size_t got = 0;
-
-  while (got < len) {
-    ssize_t n = read(fd, p + got, len - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      *ret_got = got;
-      return false;
-    }
-    if (n == 0)
-      break;
-    got += (size_t)n;
-  }
-  *ret_got = got;
-  return true;
-}
-
-bool
-msvm_write_full(int fd, const void *buf, size_t len)
-{
-  const unsigned char *p = buf;
-  size_t done = 0;
-
-  while (done < len) {
-    ssize_t n = write(fd, p + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return false;
-    if (n == 0) {
-      errno = EIO;
-      return false;
-    }
-    done += (size_t)n;
-  }
-  return true;
-}
-
 int64_t
 msvm_monotonic_us(void)
 {
@@ -86,21 +43,24 @@ wait_ready(int fd, short events, int64_t deadline_us)
   }
 }
 
-bool
-msvm_read_full_until(int fd, void *buf, size_t len, int64_t deadline_us, size_t *ret_got)
+/* The one read loop: until @len bytes or end of file, EINTR retried;
+ * @timed: poll first and give up at @deadline_us (ETIMEDOUT), EAGAIN is
+ * waited out.  Untimed it makes no system call but read() (the sandboxed
+ * libtpms child may call nothing else). */
+static bool
+read_loop(int fd, void *buf, size_t len, bool timed, int64_t deadline_us, size_t *ret_got)
 {
   unsigned char *p = buf;
   size_t got = 0;
 
   while (got < len) {
     ssize_t n;
-    int r = wait_ready(fd, POLLIN, deadline_us);
-    if (r <= 0) {
+    if (timed && wait_ready(fd, POLLIN, deadline_us) <= 0) {
       *ret_got = got;
       return false;
     }
     n = read(fd, p + got, len - got);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    if (n < 0 && (errno == EINTR || (timed && errno == EAGAIN)))
       continue;
     if (n < 0) {
       *ret_got = got;
@@ -114,18 +74,19 @@ msvm_read_full_until(int fd, void *buf, size_t len, int64_t deadline_us, size_t 
   return true;
 }
 
-bool
-msvm_write_full_until(int fd, const void *buf, size_t len, int64_t deadline_us, bool socket)
+/* The one write loop (see read_loop); @socket: send() with MSG_NOSIGNAL. */
+static bool
+write_loop(int fd, const void *buf, size_t len, bool timed, int64_t deadline_us, bool socket)
 {
   const unsigned char *p = buf;
   size_t done = 0;
 
   while (done < len) {
     ssize_t n;
-    if (wait_ready(fd, POLLOUT, deadline_us) <= 0)
+    if (timed && wait_ready(fd, POLLOUT, deadline_us) <= 0)
       return false;
     n = socket ? send(fd, p + done, len - done, MSG_NOSIGNAL) : write(fd, p + done, len - done);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    if (n < 0 && (errno == EINTR || (timed && errno == EAGAIN)))
       continue;
     if (n < 0)
       return false;
@@ -136,4 +97,28 @@ msvm_write_full_until(int fd, const void *buf, size_t len, int64_t deadline_us, 
     done += (size_t)n;
   }
   return true;
+}
+
+bool
+msvm_read_full(int fd, void *buf, size_t len, size_t *ret_got)
+{
+  return read_loop(fd, buf, len, false, 0, ret_got);
+}
+
+bool
+msvm_write_full(int fd, const void *buf, size_t len)
+{
+  return write_loop(fd, buf, len, false, 0, false);
+}
+
+bool
+msvm_read_full_until(int fd, void *buf, size_t len, int64_t deadline_us, size_t *ret_got)
+{
+  return read_loop(fd, buf, len, true, deadline_us, ret_got);
+}
+
+bool
+msvm_write_full_until(int fd, const void *buf, size_t len, int64_t deadline_us, bool socket)
+{
+  return write_loop(fd, buf, len, true, deadline_us, socket);
 }

@@ -453,6 +453,25 @@ test_finish_without_state(Fixture *f, gconstpointer data)
   g_assert_cmpuint(again->state, ==, g->number);
 }
 
+/* Two generations, the state under the first and `current` the second
+ * (a re-key is due), saved; @state_dir created, empty. */
+static void
+pending_rekey(MsvmStore *store, const char *state_dir, MsvmGeneration **ret_g1,
+              MsvmGeneration **ret_g2)
+{
+  MsvmGeneration *g1 = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
+                                                 FALSE);
+  MsvmGeneration *g2 = msvm_store_add_generation(store, (const guint8 *)"b", 1, TRUE, NULL, 0,
+                                                 FALSE);
+
+  store->current = g2->number;
+  store->state = g1->number;
+  save(store);
+  g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+  *ret_g1 = g1;
+  *ret_g2 = g2;
+}
+
 /* libvirt 9.6+ leaves an empty tpm2 directory for "no TPM yet" (issue 8,
  * finding 5): finishing takes it as a new TPM, never as a damaged state. */
 static void
@@ -462,16 +481,10 @@ test_finish_empty_state_dir(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autofree char *state_dir = g_build_filename(f->root, "tpm2", NULL);
   g_autofree char *lock = g_build_filename(state_dir, ".lock", NULL);
-  MsvmGeneration *g1 = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
-                                                 FALSE);
-  MsvmGeneration *g2 = msvm_store_add_generation(store, (const guint8 *)"b", 1, TRUE, NULL, 0,
-                                                 FALSE);
+  MsvmGeneration *g1, *g2;
   MsvmChange change;
 
-  store->current = g2->number;
-  store->state = g1->number;
-  save(store);
-  g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+  pending_rekey(store, state_dir, &g1, &g2);
   g_assert_true(msvm_change_state_is_new(state_dir));
   change = hook_change(store, state_dir, g2->secret_uuid, NULL);
   g_assert_true(msvm_change_finish(&change, NULL, &error));
@@ -496,16 +509,10 @@ test_finish_damaged_state(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autofree char *state_dir = g_build_filename(f->root, "tpm2", NULL);
   g_autofree char *permall = g_build_filename(state_dir, "tpm2-00.permall", NULL);
-  MsvmGeneration *g1 = msvm_store_add_generation(store, (const guint8 *)"a", 1, TRUE, NULL, 0,
-                                                 FALSE);
-  MsvmGeneration *g2 = msvm_store_add_generation(store, (const guint8 *)"b", 1, TRUE, NULL, 0,
-                                                 FALSE);
+  MsvmGeneration *g1, *g2;
   MsvmChange change;
 
-  store->current = g2->number;
-  store->state = g1->number;
-  save(store);
-  g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+  pending_rekey(store, state_dir, &g1, &g2);
   g_assert_true(g_file_set_contents(permall, "\x02\x01\x00", 3, NULL));
   change = hook_change(store, state_dir, g2->secret_uuid, NULL);
   g_assert_false(msvm_change_finish(&change, NULL, &error));
