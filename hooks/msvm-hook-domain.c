@@ -18,6 +18,20 @@
 #include "msvm-error.h"
 #include "msvm-store.h"
 
+void
+msvm_hook_ctx_clear(MsvmHookCtx *ctx)
+{
+  if (ctx->doc != NULL)
+    xmlFreeDoc(ctx->doc);
+  g_free(ctx->uuid_str);
+  g_free(ctx->secret);
+  g_free(ctx->root);
+  g_free(ctx->vm_dir);
+  g_free(ctx->store_file);
+  g_free(ctx->state_dir);
+  memset(ctx, 0, sizeof(*ctx));
+}
+
 MsvmHookDomain
 msvm_hook_read_domain(MsvmHookCtx *ctx, const char *xml, size_t len, GError **error)
 {

@@ -48,19 +48,6 @@ msvm_hook_has_store(const MsvmHookCtx *ctx)
   return lstat(ctx->store_file, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static void
-ctx_clear(MsvmHookCtx *ctx)
-{
-  if (ctx->doc != NULL)
-    xmlFreeDoc(ctx->doc);
-  g_free(ctx->uuid_str);
-  g_free(ctx->secret);
-  g_free(ctx->root);
-  g_free(ctx->vm_dir);
-  g_free(ctx->store_file);
-  g_free(ctx->state_dir);
-}
-
 typedef enum { OP_OTHER, OP_PREPARE, OP_STARTED, OP_MIGRATE, OP_RESTORE, OP_RELEASE } HookOp;
 
 static HookOp
@@ -125,13 +112,13 @@ run(int argc, char **argv, const char *xml, size_t len)
   case MSVM_HOOK_DOMAIN_MANAGED:
     break;
   case MSVM_HOOK_DOMAIN_UNMANAGED:
-    ctx_clear(&ctx);
+    msvm_hook_ctx_clear(&ctx);
     return 0; /* the namespace occurs, but not as our metadata element */
   case MSVM_HOOK_DOMAIN_INVALID:
   default:
     if (guarding(op))
       msvm_hook_message("%s", error->message);
-    ctx_clear(&ctx);
+    msvm_hook_ctx_clear(&ctx);
     return guarding(op) ? 1 : 0;
   }
   ctx.uid = geteuid();
@@ -143,7 +130,7 @@ run(int argc, char **argv, const char *xml, size_t len)
     if (guarding(op))
       msvm_hook_message("cannot find the msvm-security store of domain %s: %s", ctx.name,
                         error->message);
-    ctx_clear(&ctx);
+    msvm_hook_ctx_clear(&ctx);
     return guarding(op) ? 1 : 0;
   }
   ctx.vm_dir = g_build_filename(ctx.root, ctx.uuid_str, NULL);
@@ -176,7 +163,7 @@ run(int argc, char **argv, const char *xml, size_t len)
   case OP_OTHER:
     break;
   }
-  ctx_clear(&ctx);
+  msvm_hook_ctx_clear(&ctx);
   msvm_tpm_validate_server_stop();
   return rc;
 }

@@ -53,6 +53,10 @@ typedef enum {
 
 /* Parses the definition into @ctx (ctx->name names it in messages); touches
  * no file.  Only MSVM_HOOK_DOMAIN_MANAGED changes @ctx. */
+/* Free what msvm_hook_read_domain() and the hook's later steps put in
+ * @ctx, and zero it. */
+void msvm_hook_ctx_clear(MsvmHookCtx *ctx);
+
 MsvmHookDomain msvm_hook_read_domain(MsvmHookCtx *ctx, const char *xml, size_t len,
                                      GError **error);
 /* The incoming filter's output: ctx->doc with the one-time @nonce on the

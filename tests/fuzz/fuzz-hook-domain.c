@@ -35,16 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NONCE "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 #define OTHER_NONCE "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f1"
 
-static void
-ctx_clear(MsvmHookCtx *ctx)
-{
-  if (ctx->doc != NULL)
-    xmlFreeDoc(ctx->doc);
-  g_free(ctx->uuid_str);
-  g_free(ctx->secret);
-  memset(ctx, 0, sizeof(*ctx));
-}
-
 static gboolean
 marker_matches(MsvmHookCtx *ctx, const char *text)
 {
@@ -123,7 +113,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   refiltered = msvm_hook_mark_incoming(&again, NONCE);
   g_assert_cmpstr(refiltered, ==, filtered);
 
-  ctx_clear(&again);
-  ctx_clear(&ctx);
+  msvm_hook_ctx_clear(&again);
+  msvm_hook_ctx_clear(&ctx);
   return 0;
 }
