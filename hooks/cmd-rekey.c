@@ -188,9 +188,7 @@ msvm_cmd_rekey(MsvmCli *cli, int argc, char **argv)
   if (!have_old && old_kdf_s != NULL)
     return msvm_cli_usage_error(cli, "--old-kdf needs an old passphrase");
 
-  /* A pipe whose reader died must give EPIPE, not kill us half-way. */
-  signal(SIGPIPE, SIG_IGN);
-
+  /* (SIGPIPE is ignored by main(): a reader that died gives EPIPE) */
   ok = (!have_old || read_passphrase(old_file, old_fd, "old", &old_pass, &error)) &&
        read_passphrase(new_file, new_fd, "new", &new_pass, &error);
   if (ok && new_pass.len == 0) {

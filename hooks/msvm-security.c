@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +58,9 @@ main(int argc, char **argv)
   int status;
 
   setlocale(LC_ALL, "");
+  /* a helper that exits before reading its input (the libtpms check) must
+   * fail the step, not kill the command in the middle of a change */
+  signal(SIGPIPE, SIG_IGN);
   /* Before any input is read: inputs and the store hold key protectors,
    * policies and passphrases (DESIGN.md section 11). */
   if (!msvm_secret_protect_process()) {

@@ -129,15 +129,6 @@ msvm_step_describe(MsvmStep step)
 /* --- small helpers ------------------------------------------------------------- */
 
 static gboolean
-same_uuid(const char *a, const char *b)
-{
-  guint8 ua[16], ub[16];
-
-  return a != NULL && b != NULL && msvm_uuid_parse(a, ua) &&
-         msvm_uuid_parse(b, ub) && memcmp(ua, ub, 16) == 0;
-}
-
-static gboolean
 is_provider(const MsvmChange *change)
 {
   return change->actor == MSVM_CHANGE_BY_PROVIDER && change->host != NULL;
@@ -166,7 +157,7 @@ definition_names_current(const MsvmChange *change)
 {
   const MsvmGeneration *cur = msvm_store_get_generation(change->store, change->store->current);
 
-  return cur != NULL && same_uuid(cur->secret_uuid, change->definition.secret);
+  return cur != NULL && msvm_uuid_equal_text(cur->secret_uuid, change->definition.secret);
 }
 
 gboolean
@@ -176,16 +167,6 @@ msvm_change_state_is_new(const char *state_dir)
   struct stat st;
 
   return lstat(permall, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
-}
-
-static void
-journal_clear(MsvmJournal *journal)
-{
-  g_free(journal->domain_xml);
-  g_free(journal->stash);
-  g_free(journal->job_id);
-  g_free(journal->change_id);
-  memset(journal, 0, sizeof(*journal));
 }
 
 static void
@@ -350,7 +331,7 @@ msvm_change_open_journal(MsvmChange *change, const MsvmChangeIntent *intent,
     journal->job_id = g_strdup(job->id);
   }
   if (!msvm_store_save(store, error)) {
-    journal_clear(journal);
+    msvm_store_journal_clear(journal);
     if (job != NULL)
       g_ptr_array_remove(store->jobs, job);
     return MSVM_STEP_FAILED;
@@ -390,7 +371,7 @@ msvm_change_abandon(MsvmChange *change, const GError *why, gboolean drop_job, GE
       store->current = kept_current;
       return MSVM_STEP_FAILED;
     }
-    journal_clear(&kept);
+    msvm_store_journal_clear(&kept);
   }
   msvm_fault_point("after-abandon");
   debug_check(change, "abandoning the journal");
@@ -410,7 +391,7 @@ journal_took_effect(const MsvmChange *change)
   /* A journal written before change ids: only a new secret tells. */
   target = msvm_store_get_generation(change->store, journal->target);
   return target != NULL && journal->target != journal->prev_current &&
-         same_uuid(target->secret_uuid, change->definition.secret);
+         msvm_uuid_equal_text(target->secret_uuid, change->definition.secret);
 }
 
 MsvmStep
@@ -508,7 +489,7 @@ msvm_change_record_defined(MsvmChange *change, GError **error)
       }
       return MSVM_STEP_FAILED;
     }
-    journal_clear(&kept);
+    msvm_store_journal_clear(&kept);
   }
   msvm_fault_point("after-record");
   debug_check(change, "recording the define");

@@ -62,8 +62,8 @@ msvm_store_job_free(MsvmStoreJob *job)
   g_free(job);
 }
 
-static void
-journal_clear(MsvmJournal *j)
+void
+msvm_store_journal_clear(MsvmJournal *j)
 {
   g_free(j->domain_xml);
   g_free(j->change_id);
@@ -82,7 +82,7 @@ msvm_store_free(MsvmStore *store)
   g_ptr_array_unref(store->generations);
   g_ptr_array_unref(store->jobs);
   g_free(store->stash);
-  journal_clear(&store->journal);
+  msvm_store_journal_clear(&store->journal);
   g_free(store);
 }
 
@@ -457,8 +457,10 @@ msvm_store_parse(const char *dir, const guint8 uuid[16], const char *data, gsize
 
   if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
     g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: %s", path,
-                local->message);
+    /* (not GKeyFile's message: it quotes the offending line, which may hold
+     * a secret) */
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: not a key file",
+                path);
     return FALSE;
   }
   if (!parse_store(store, kf, error))
@@ -741,12 +743,10 @@ msvm_store_drop_generation(MsvmStore *store, guint number)
 static gboolean
 secret_listed(const char *secret, const char *const *list)
 {
-  guint8 a[16], b[16];
-
-  if (list == NULL || !msvm_uuid_parse(secret, a))
+  if (list == NULL)
     return FALSE;
   for (gsize i = 0; list[i] != NULL; i++) {
-    if (msvm_uuid_parse(list[i], b) && memcmp(a, b, 16) == 0)
+    if (msvm_uuid_equal_text(secret, list[i]))
       return TRUE;
   }
   return FALSE;

@@ -102,6 +102,8 @@ typedef struct {
 
 void msvm_generation_free(MsvmGeneration *gen);
 void msvm_store_job_free(MsvmStoreJob *job);
+/* Free what @j holds and zero it. */
+void msvm_store_journal_clear(MsvmJournal *j);
 void msvm_store_free(MsvmStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmStore, msvm_store_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmStoreJob, msvm_store_job_free)

@@ -499,7 +499,30 @@ static gboolean
 read_all_until(int fd, guint8 *buf, gsize len, gint64 deadline)
 {
   gsize got = 0;
-  return msvm_read_full_until(fd, buf, len, deadline, &got) && got == len;
+
+  if (!msvm_read_full_until(fd, buf, len, deadline, &got))
+    return FALSE;
+  if (got < len) {
+    errno = EPIPE; /* the other end is gone */
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The exchange with the validation server failed with @err: a timeout only
+ * when its deadline passed (32772); a server that went away is a failure
+ * of the check (32768), not the state's. */
+static void
+server_failed(GError **error, int err, guint timeout_ms)
+{
+  if (err == ETIMEDOUT)
+    g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
+                "the libtpms check of the state did not answer within %u ms and was stopped",
+                timeout_ms);
+  else
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                "the libtpms check of the state cannot run: its validation process went "
+                "away (%s)", g_strerror(err));
 }
 
 static void
@@ -650,12 +673,8 @@ msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, uid_t owner_u
                 "not started");
     return FALSE;
   }
-  if (permall == NULL || g_bytes_get_size(permall) == 0 ||
-      g_bytes_get_size(permall) > MSVM_STATE_FILE_MAX_SIZE ||
-      (volatilestate != NULL && g_bytes_get_size(volatilestate) > MSVM_STATE_FILE_MAX_SIZE)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no valid state blob to validate");
+  if (!msvm_tpm_validate_check_input(permall, volatilestate, error))
     return FALSE;
-  }
   stream = msvm_tpm_validate_serialize(permall, volatilestate, owner_uid, owner_gid);
   data = g_bytes_get_data(stream, &len);
   put_u32(head, (guint32)len);
@@ -664,10 +683,9 @@ msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, uid_t owner_u
   if (!write_all_until(server_fd, head, 4, deadline) ||
       !write_all_until(server_fd, data, len, deadline) ||
       !read_all_until(server_fd, head, 8, deadline)) {
+    int saved = errno;
     server_kill();
-    g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
-                "the libtpms check of the state did not answer within %u ms and was stopped",
-                msvm_tpm_validate_timeout_ms() + SERVER_MARGIN_MS);
+    server_failed(error, saved, msvm_tpm_validate_timeout_ms() + SERVER_MARGIN_MS);
     return FALSE;
   }
   code = get_u32(head);
@@ -679,9 +697,9 @@ msvm_tpm_validate_in_child(GBytes *permall, GBytes *volatilestate, uid_t owner_u
   }
   msg = g_malloc0(msg_len + 1);
   if (!read_all_until(server_fd, (guint8 *)msg, msg_len, deadline)) {
+    int saved = errno;
     server_kill();
-    g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
-                "the libtpms check of the state did not answer in time and was stopped");
+    server_failed(error, saved, msvm_tpm_validate_timeout_ms() + SERVER_MARGIN_MS);
     return FALSE;
   }
   if (code == 0)

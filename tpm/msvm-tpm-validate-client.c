@@ -64,6 +64,21 @@ msvm_tpm_validate_timeout_ms(void)
   return MSVM_TPM_VALIDATE_TIMEOUT_MS;
 }
 
+gboolean
+msvm_tpm_validate_check_input(GBytes *permall, GBytes *volatilestate, GError **error)
+{
+  if (permall == NULL || g_bytes_get_size(permall) == 0) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no permanent state to validate");
+    return FALSE;
+  }
+  if (g_bytes_get_size(permall) > MSVM_STATE_FILE_MAX_SIZE ||
+      (volatilestate != NULL && g_bytes_get_size(volatilestate) > MSVM_STATE_FILE_MAX_SIZE)) {
+    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "state blob too large");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 char *
 msvm_tpm_validate_helper_path(GError **error)
 {
@@ -178,12 +193,8 @@ msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, uid_t owner_
   guint timeout_ms = msvm_tpm_validate_timeout_ms() + HELPER_MARGIN_MS;
   int status;
 
-  if (permall == NULL || g_bytes_get_size(permall) == 0 ||
-      g_bytes_get_size(permall) > MSVM_STATE_FILE_MAX_SIZE ||
-      (volatilestate != NULL && g_bytes_get_size(volatilestate) > MSVM_STATE_FILE_MAX_SIZE)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no valid state blob to validate");
+  if (!msvm_tpm_validate_check_input(permall, volatilestate, error))
     return FALSE;
-  }
   helper = msvm_tpm_validate_helper_path(error);
   if (helper == NULL)
     return FALSE;

@@ -173,21 +173,6 @@ msvm_tpm_validate_run(MsvmVerdict *ret)
 }
 
 gboolean
-msvm_tpm_validate_check_input(GBytes *permall, GBytes *volatilestate, GError **error)
-{
-  if (permall == NULL || g_bytes_get_size(permall) == 0) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "no permanent state to validate");
-    return FALSE;
-  }
-  if (g_bytes_get_size(permall) > MSVM_STATE_FILE_MAX_SIZE ||
-      (volatilestate != NULL && g_bytes_get_size(volatilestate) > MSVM_STATE_FILE_MAX_SIZE)) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "state blob too large");
-    return FALSE;
-  }
-  return TRUE;
-}
-
-gboolean
 msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error)
 {
   MsvmVerdict v = { 0 };

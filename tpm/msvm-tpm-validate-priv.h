@@ -24,10 +24,6 @@ typedef struct {
   guint32 value;
 } MsvmVerdict;
 
-/* What every check refuses before anything runs: no permanent state, or a
- * blob larger than a state file can be (32775). */
-gboolean msvm_tpm_validate_check_input(GBytes *permall, GBytes *volatilestate, GError **error);
-
 /* Before the sandbox: libtpms's output off, TPM 2.0 chosen, the NVRAM
  * callbacks serving @permall / @volatilestate (kept referenced by pointer:
  * they must live until msvm_tpm_validate_run()).  Parses nothing. */

@@ -68,6 +68,10 @@ enum {
 /* The unsandboxed libtpms check, in this process: only the sandboxed child
  * calls it (msvm-tpm-sandbox.c), at most once per process.
  * Errors: MSVM_RC_INVALID_STATE when libtpms rejects the state. */
+/* What every check refuses before anything runs: no permanent state, or a
+ * blob larger than a state file can be (32775). */
+gboolean msvm_tpm_validate_check_input(GBytes *permall, GBytes *volatilestate, GError **error);
+
 gboolean msvm_tpm_validate_blobs(GBytes *permall, GBytes *volatilestate, GError **error);
 
 /* The largest request of the pipe format. */
