@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -131,6 +132,40 @@ static void
 test_child(void)
 {
   check(msvm_tpm_validate_in_child);
+}
+
+/* A validation server that went away (killed here, as an OOM kill or the
+ * swtpm user would) is a failure of the check (32768), never a timeout
+ * (32772, which sends the administrator to a backup); the next start of
+ * the server works again. */
+static void
+test_server_gone(void)
+{
+  g_autoptr(GBytes) perm = golden_plain("tpm2state-aes256-pbkdf2", "tpm2-00.permall");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_strdup_printf("/proc/self/task/%d/children", (int)getpid());
+  g_autofree char *children = NULL;
+  g_auto(GStrv) pids = NULL;
+  int killed = 0;
+
+  if (!g_file_get_contents(path, &children, NULL, NULL)) {
+    g_test_skip("no /proc/self/task/PID/children here");
+    return;
+  }
+  pids = g_strsplit(g_strstrip(children), " ", -1);
+  for (gsize i = 0; pids[i] != NULL; i++) {
+    if (*pids[i] != '\0' && kill((pid_t)g_ascii_strtoll(pids[i], NULL, 10), SIGKILL) == 0)
+      killed++;
+  }
+  g_assert_cmpint(killed, >=, 1); /* the server started in main() */
+  g_assert_false(msvm_tpm_validate_in_child(perm, NULL, OWNER, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_assert_nonnull(strstr(error->message, "went away"));
+  g_clear_error(&error);
+  g_assert_true(msvm_tpm_validate_server_start(&error));
+  g_assert_no_error(error);
+  g_assert_true(msvm_tpm_validate_in_child(perm, NULL, OWNER, &error));
+  g_assert_no_error(error);
 }
 
 /* The helper itself: bad input on stdin is exit 2, a valid stream exit 0. */
@@ -364,6 +399,7 @@ main(int argc, char **argv)
   g_test_add_func("/tpm-validate/helper-untrusted", test_helper_untrusted);
   g_test_add_func("/tpm-validate/child", test_child);
   g_test_add_func("/tpm-validate/rekey-with-child-validator", test_rekey_with_child_validator);
+  g_test_add_func("/tpm-validate/server-gone", test_server_gone);
   g_test_add_func("/tpm-validate/helper", test_helper);
 #ifdef MSVM_FAULT_INJECTION
   g_test_add_func("/tpm-validate/helper-timeout", test_helper_timeout);
