@@ -126,13 +126,6 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
   if (ctx->secret == NULL)
     return 0; /* no encrypted emulator TPM in this definition: swtpm is not ours */
 
-  /* The libtpms check's server is forked now, before the store (the seed)
-   * is read: its sandboxed children never hold a secret (DESIGN.md 11). */
-  if (!msvm_tpm_validate_server_start(&error)) {
-    msvm_hook_message("cannot check the vTPM state of domain %s: %s", ctx->name,
-                      error->message);
-    return 1;
-  }
   lock_fd = msvm_store_lock(ctx->root, ctx->uuid, FALSE, &error);
   if (lock_fd < 0) {
     if (msvm_error_is(error, MSVM_RC_IN_USE))
@@ -143,6 +136,17 @@ msvm_hook_prepare(MsvmHookCtx *ctx)
     else
       msvm_hook_message("cannot lock the msvm-security store of domain %s: %s", ctx->name,
                         error->message);
+    return 1;
+  }
+  /* The libtpms check's server is forked now, before the store (the seed)
+   * is read: its sandboxed children never hold a secret (DESIGN.md 11).
+   * Not for a TPM that does not exist yet (nothing is checked then), nor
+   * when the lock is taken: the fork is the dearest step of this run.  (It
+   * closes its copy of the lock's descriptor; the lock stays ours.) */
+  if (!msvm_change_state_is_new(ctx->state_dir) && !msvm_tpm_validate_server_start(&error)) {
+    msvm_hook_message("cannot check the vTPM state of domain %s: %s", ctx->name,
+                      error->message);
+    close(lock_fd);
     return 1;
   }
   if (!msvm_store_load(ctx->root, ctx->uuid, &store, &error)) {

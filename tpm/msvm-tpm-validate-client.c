@@ -85,8 +85,6 @@ msvm_tpm_validate_helper_path(GError **error)
   const char *override = secure_getenv("MSVM_SECURITY_LIBEXECDIR");
   g_autofree char *installed = g_build_filename(MSVM_LIBEXECDIR, MSVM_TPM_VALIDATE_HELPER,
                                                 NULL);
-  g_autofree char *built = g_build_filename(MSVM_BUILDDIR, "tpm", MSVM_TPM_VALIDATE_HELPER,
-                                            NULL);
 
   if (override != NULL && *override != '\0') {
     g_autofree char *p = g_build_filename(override, MSVM_TPM_VALIDATE_HELPER, NULL);
@@ -99,8 +97,15 @@ msvm_tpm_validate_helper_path(GError **error)
   }
   if (access(installed, X_OK) == 0)
     return trusted_helper(g_steal_pointer(&installed), error);
-  if (access(built, X_OK) == 0)
-    return trusted_helper(g_steal_pointer(&built), error);
+#ifdef MSVM_FAULT_INJECTION
+  {
+    /* (test builds only: production ones never run a helper from a build tree) */
+    g_autofree char *built = g_build_filename(MSVM_BUILDDIR, "tpm", MSVM_TPM_VALIDATE_HELPER,
+                                              NULL);
+    if (access(built, X_OK) == 0)
+      return trusted_helper(g_steal_pointer(&built), error);
+  }
+#endif
   g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
               "the state validation helper %s is not installed", installed);
   return NULL;
