@@ -212,7 +212,7 @@ MSVM_PUBLIC gboolean msvm_service_recover(MsvmService *service, const char *doma
                                           MsvmCallResult **ret_result, GError **error);
 MSVM_PUBLIC gboolean msvm_service_get_job(MsvmService *service, const char *id_or_reference,
                                           MsvmJob **ret_job, GError **error);
-MSVM_PUBLIC gboolean msvm_service_list_jobs(MsvmService *service, GPtrArray **ret_jobs,
+MSVM_PUBLIC gboolean msvm_service_list_jobs(MsvmService *service, GList **ret_jobs,
                                             GError **error);
 
 G_END_DECLS

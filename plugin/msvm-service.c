@@ -1353,28 +1353,33 @@ msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **re
  * msvm_service_list_jobs:
  * @service: a service
  * @ret_jobs: (out) (transfer full) (element-type MsvmJob): every job of
- *   this service's store, oldest first
+ *   this service's store, oldest first; %NULL when there is none (free with
+ *   `g_list_free_full(jobs, (GDestroyNotify)msvm_job_free)`, or hold in a
+ *   `g_autolist(MsvmJob)`)
  * @error: return location for a #MSVM_ERROR error
  *
- * Lists the jobs (the CLI's `job list`).
+ * Lists the jobs (the CLI's `job list`).  (A #GList, not a #GPtrArray
+ * with a free function: PyGObject 3.42 takes the elements of a (transfer
+ * full) array and then frees the array with its free function, which frees
+ * them under its feet.)
  *
  * Returns: (skip): %TRUE on success, %FALSE with @error set
  */
 MSVM_PUBLIC gboolean
-msvm_service_list_jobs(MsvmService *svc, GPtrArray **ret_jobs, GError **error)
+msvm_service_list_jobs(MsvmService *svc, GList **ret_jobs, GError **error)
 {
   g_autoptr(GPtrArray) jobs = NULL;
   g_autoptr(GPtrArray) vms = NULL;
-  GPtrArray *out;
+  GList *out = NULL;
 
   g_return_val_if_fail(ret_jobs != NULL, FALSE);
   if (!check_open(svc, error))
     return FALSE;
   if (!msvm_store_list_jobs(svc->store_root, &jobs, &vms, error))
     return FALSE;
-  out = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_job_free);
-  for (guint i = 0; i < jobs->len; i++)
-    g_ptr_array_add(out, job_public(g_ptr_array_index(jobs, i), g_ptr_array_index(vms, i)));
+  for (guint i = jobs->len; i > 0; i--)
+    out = g_list_prepend(out, job_public(g_ptr_array_index(jobs, i - 1),
+                                         g_ptr_array_index(vms, i - 1)));
   *ret_jobs = out;
   return TRUE;
 }

@@ -116,7 +116,7 @@ test_unconnected(void)
   g_autoptr(MsvmCallResult) r = NULL;
   g_autoptr(GBytes) kp = NULL;
   g_autoptr(MsvmJob) job = NULL;
-  g_autoptr(GPtrArray) jobs = NULL;
+  GList *jobs = NULL;
   g_autofree char *text = NULL;
   const guint8 s[] = "<INSTANCE/>";
 
