@@ -17,7 +17,8 @@
 #    get_job and list_jobs read; the next start (through the hook) finishes
 #    it (JobState 7) and the NV data reads back under the new passphrase;
 #  - examples/add_vtpm.py --help works, and the example itself gives a second
-#    VM its encrypted vTPM, which boots.
+#    VM its encrypted vTPM, which boots, a third one shielded (secure boot,
+#    SMM), and fails with 32777 and exit status 1 on an unknown VM.
 set -uo pipefail
 . "$(dirname "$0")/lib-e2e.sh"
 
@@ -53,7 +54,7 @@ e2e_random "$E2E_WORK/pol2" 300
 sdir=$(e2e_state_dir "$uuid")
 
 py R get-kp s.xml
-e2e_is "$(jqr "$R" .hex)" 00000004 "get_key_protector before any call: b'\\x00\\x00\\x00\\x04'"
+e2e_is "$(jqr "$R" .hex)" 00000004 "get_key_protector before any call: the bytes 00 00 00 04"
 e2e_is "$(jqr "$R" '"\(.type) \(.is_bytes)"')" "GLib.Bytes true" \
   "  ... a GLib.Bytes whose get_data() is bytes"
 
@@ -130,6 +131,17 @@ e2e_is "$(e2e_state_flags "$(e2e_state_dir "$ux")/tpm2-00.permall")" 0x09 \
 e2e_ok "  ... under the passphrase of the bytes given" eval \
   'e2e_vm_passphrase "$E2E_TMP/PX" "$ux" "$E2E_WORK/kp" "$E2E_WORK/pol" &&
    e2e_tpm_opens "$(e2e_state_dir "$ux")" "$E2E_TMP/PX"'
+vms=e2e-py-shielded
+e2e_define_vm "$vms" uefi notpm
+e2e_ok "examples/add_vtpm.py --shielded on a UEFI VM" \
+  example --connect "$E2E_URI" --domain "$vms" --key-protector kp --policy pol --shielded
+e2e_virsh dumpxml --inactive "$vms" >"$E2E_TMP/shielded.xml"
+e2e_ok "  ... secure boot and SMM in the definition" eval \
+  'grep -Eq -e "secure='"'"'yes'"'"'" -e "name='"'"'secure-boot'"'"'" "$E2E_TMP/shielded.xml" &&
+   grep -q "<smm state='"'"'on'"'"'" "$E2E_TMP/shielded.xml"'
+e2e_ok "  ... ShieldingRequested TRUE in the applied settings" eval \
+  'e2e_cli get-security-settings --domain "$vms" --format mof | grep -iq "ShieldingRequested *= *TRUE"'
+e2e_ok "  ... it boots shielded" e2e_boot "$vms"
 example --connect "$E2E_URI" --domain e2e-py-nosuchvm --key-protector kp --policy pol \
   >"$E2E_TMP/ex.out" 2>&1
 e2e_is "$?" 1 "examples/add_vtpm.py on an unknown VM: exit status 1"
