@@ -155,10 +155,10 @@ check_open(MsvmService *svc, GError **error)
 {
   if (svc != NULL && svc->conn != NULL && svc->store_root != NULL)
     return TRUE;
-  g_set_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE,
-              svc == NULL ? "no msvm-security service given"
-                          : "the msvm-security service is not connected to libvirt (closed, "
-                            "or not made by msvm_service_open)");
+  g_set_error_literal(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE,
+                      svc == NULL ? "no msvm-security service given"
+                                  : "the msvm-security service is not connected to libvirt "
+                                    "(closed, or not made by msvm_service_open)");
   return FALSE;
 }
 
