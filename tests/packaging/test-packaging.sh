@@ -146,7 +146,7 @@ diag "build: ${SECONDS}s since the start"
 cp "$WORK"/*.deb "$CHANGES" "$OUT/" 2>/dev/null
 
 PACKAGES=(msvm-security libmsvm-security0 libmsvm-security-dev)
-[ -f "$WORK/gir1.2-msvmsecurity-1.0_${VERSION}_$ARCH.deb" ] && PACKAGES+=(gir1.2-msvmsecurity-1.0)
+PACKAGES+=(gir1.2-msvmsecurity-1.0)
 DEBS=()
 for p in "${PACKAGES[@]}"; do
   f=$WORK/${p}_${VERSION}_$ARCH.deb
