@@ -229,7 +229,7 @@ state_dir_exists(const VmCtx *ctx)
 static char *
 usage_name(const VmCtx *ctx, guint number)
 {
-  return g_strdup_printf("msvm-security/%s/%u", ctx->uuid_str, number);
+  return msvm_store_secret_usage(ctx->uuid, number);
 }
 
 static gboolean

@@ -100,6 +100,19 @@ store_new(const char *dir, const guint8 uuid[16])
   return store;
 }
 
+MsvmStore *
+msvm_store_new(const char *dir, const guint8 uuid[16])
+{
+  return store_new(dir, uuid);
+}
+
+char *
+msvm_store_secret_usage(const guint8 uuid[16], guint number)
+{
+  g_autofree char *u = msvm_uuid_to_string(uuid);
+  return g_strdup_printf("msvm-security/%s/%u", u, number);
+}
+
 /* --- paths ----------------------------------------------------------------- */
 
 char *

@@ -108,6 +108,14 @@ void msvm_store_free(MsvmStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmStore, msvm_store_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmStoreJob, msvm_store_job_free)
 
+/* An empty store (no seed, no generations) for the VM @uuid whose
+ * directory is @dir (NULL: none, e.g. a protector bundle's). */
+MsvmStore *msvm_store_new(const char *dir, const guint8 uuid[16]);
+
+/* The usage name of generation @number's libvirt secret:
+ * msvm-security/<uuid>/<number>. */
+char *msvm_store_secret_usage(const guint8 uuid[16], guint number);
+
 /* --- where things are ------------------------------------------------- */
 
 /* The home directory of @uid from the password database (never $HOME). */
