@@ -36,18 +36,12 @@
 #include "msvm-instance.h"
 #include "msvm-kdf.h"
 #include "msvm-rekey.h"
+#include "msvm-service-private.h"
 #include "msvm-settings.h"
 #include "msvm-store.h"
 #include "msvm-virt.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
-
-struct _MsvmService {
-  virConnectPtr conn;
-  gboolean system;
-  gboolean read_only;     /* a read-only libvirt connection: changes answer 32769 */
-  char *store_root;
-};
 
 typedef enum {
   OP_SET_SECURITY_POLICY,
@@ -106,8 +100,8 @@ msvm_service_open_read_only(const char *uri, GError **error)
 
 /* A change needs a read-write connection: refuse before anything is read,
  * locked or created. */
-static gboolean
-check_writable(MsvmService *svc, GError **error)
+gboolean
+msvm_service_check_writable(MsvmService *svc, GError **error)
 {
   if (!svc->read_only)
     return TRUE;
@@ -774,7 +768,7 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   char *job_id = NULL;
   gboolean ok = FALSE, did = FALSE;
 
-  if (!check_writable(svc, error))
+  if (!msvm_service_check_writable(svc, error))
     return FALSE;
 
   if (!parse_settings(settings_data, settings_len, &settings, error))
@@ -1010,7 +1004,7 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
   VmCtx ctx = { .lock_fd = -1 };
   gboolean ok = FALSE, did = FALSE;
 
-  if (!check_writable(svc, error))
+  if (!msvm_service_check_writable(svc, error))
     return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) && vm_ctx_peek(&ctx, error)) {
     g_autofree char *vm_dir = g_build_filename(svc->store_root, ctx.uuid_str, NULL);
