@@ -328,14 +328,6 @@ parse_generation(MsvmStore *s, GVariant *t, GError **error)
   return TRUE;
 }
 
-static gint
-gen_cmp(gconstpointer a, gconstpointer b)
-{
-  const MsvmGeneration *ga = *(MsvmGeneration *const *)a;
-  const MsvmGeneration *gb = *(MsvmGeneration *const *)b;
-  return ga->number < gb->number ? -1 : ga->number > gb->number;
-}
-
 static gboolean
 known_generation(const MsvmStore *s, guint n, gboolean zero_ok)
 {
@@ -410,7 +402,7 @@ msvm_bundle_parse(GBytes *payload, MsvmBundle **ret_bundle, GError **error)
   g_clear_pointer(&x, g_variant_unref);
   if (s->generations->len == 0)
     return invalid(error, "no generation");
-  g_ptr_array_sort(s->generations, gen_cmp);
+  msvm_store_sort_generations(s);
   s->current = cur;
   s->state = state;
   s->last_known_good = lkg;

@@ -411,6 +411,12 @@ gen_cmp(gconstpointer a, gconstpointer b)
   return ga->number < gb->number ? -1 : ga->number > gb->number;
 }
 
+void
+msvm_store_sort_generations(MsvmStore *store)
+{
+  g_ptr_array_sort(store->generations, gen_cmp);
+}
+
 static gint
 job_cmp(gconstpointer a, gconstpointer b)
 {
@@ -478,7 +484,7 @@ msvm_store_parse(const char *dir, const guint8 uuid[16], const char *data, gsize
   }
   if (!parse_store(store, kf, error))
     return FALSE;
-  g_ptr_array_sort(store->generations, gen_cmp);
+  msvm_store_sort_generations(store);
   g_ptr_array_sort(store->jobs, job_cmp);
   store->exists = TRUE;
   *ret_store = g_steal_pointer(&store);

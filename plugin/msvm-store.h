@@ -156,6 +156,8 @@ gboolean msvm_store_save(MsvmStore *store, GError **error);
 /* --- generations -------------------------------------------------------- */
 
 MsvmGeneration *msvm_store_get_generation(const MsvmStore *store, guint number);
+/* Put the generations in ascending number order (as the store keeps them). */
+void msvm_store_sort_generations(MsvmStore *store);
 MsvmGeneration *msvm_store_find_generation_by_secret(const MsvmStore *store,
                                                      const char *secret_uuid);
 

@@ -47,6 +47,9 @@ test_result_clear(void)
   msvm_call_result_clear(NULL);
   msvm_job_free(NULL);
   msvm_service_close(NULL);
+  msvm_guardian_info_free(NULL);
+  g_assert_cmpstr(MSVM_SECURITY_GUARDIAN_LOCAL, ==, "local");
+  g_assert_cmpint(MSVM_EXPORT_WITH_STATE, ==, 1);
 }
 
 int
