@@ -277,6 +277,17 @@ lock_dir(const char *dir, GError **error)
   return fd;
 }
 
+/* msvm_atomic_write under the guardian's lock, which makes a leftover
+ * "@path.tmp" (a writer killed before its rename) garbage to delete. */
+static gboolean
+write_locked(const char *path, const void *data, gsize len, mode_t mode, GError **error)
+{
+  g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+
+  (void)unlink(tmp);
+  return msvm_atomic_write(path, data, len, mode, MSVM_ATOMIC_WRITE_LOCKED, error);
+}
+
 static gboolean
 bio_to_bytes_write(const char *path, BIO *b, mode_t mode, GError **error)
 {
@@ -288,7 +299,7 @@ bio_to_bytes_write(const char *path, BIO *b, mode_t mode, GError **error)
     g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot encode %s", path);
     return FALSE;
   }
-  ok = msvm_atomic_write(path, data, (gsize)n, mode, MSVM_ATOMIC_WRITE_LOCKED, error);
+  ok = write_locked(path, data, (gsize)n, mode, error);
   msvm_wipe(data, (gsize)n);
   return ok;
 }
@@ -711,7 +722,7 @@ msvm_guardian_trust(MsvmGuardian *g, const char *name, const guint8 *pem, gsize 
       g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot encode the certificates");
       break;
     }
-    ok = msvm_atomic_write(path, text, strlen(text), 0600, MSVM_ATOMIC_WRITE_LOCKED, error);
+    ok = write_locked(path, text, strlen(text), 0600, error);
   } while (0);
   if (ok && ret_peer != NULL)
     *ret_peer = peer_new(name, FALSE, given.sign, given.enc);

@@ -10,15 +10,16 @@
  *      entry (another seed: --force), the secrets already defined (only the
  *      entry's own, with the same value), a domain with that UUID (with a
  *      state: refused), a state directory already there (refused);
- *   2. under the VM's store lock: define the generations' secrets that do
- *      not exist yet (same UUID, same usage name, same value);
+ *   2. under the VM's store lock: undefine the secrets of generations the
+ *      old entry has and the bundle drops (none a domain names: checked in
+ *      1; a new lineage reuses their usage names), then define the
+ *      generations' secrets that do not exist yet (same UUID, same usage
+ *      name, same value);
  *   3. with a state: build the TPM state directory beside its place, with
  *      the swtpm user's ownership, fsync it, rename it into place;
  *   4. write the store entry (atomically);
  *   5. with a state: define the domain (the last step; its failure undoes
- *      1-4);
- *   6. undefine the secrets of generations the old entry had and the
- *      bundle has not, which no domain names.
+ *      2-4, the old entry's secrets defined again from it).
  */
 #include "config.h"
 
@@ -625,7 +626,7 @@ placed_clear(Placed *p)
 
 /* The checks of step 1, against the entry @old (maybe empty). Fills
  * @to_define (generations of the bundle whose secret is not defined) and
- * @to_retire (secret UUIDs of the old entry's generations the bundle drops). */
+ * @to_retire (generations of the old entry the bundle drops). */
 static gboolean
 import_checks(MsvmService *svc, const MsvmBundle *b, const MsvmStore *old, gboolean force,
               virDomainPtr dom, GPtrArray *to_define, GPtrArray *to_retire, GError **error)
@@ -712,7 +713,7 @@ import_checks(MsvmService *svc, const MsvmBundle *b, const MsvmStore *old, gbool
       return FALSE;
     }
     if (!gen->foreign)
-      g_ptr_array_add(to_retire, g_strdup(gen->secret_uuid));
+      g_ptr_array_add(to_retire, (gpointer)gen);
   }
   if (b->state_files != NULL && b->state_files->len > 0) {
     g_autofree char *sd = msvm_swtpm_state_dir(svc->system, geteuid(), s->uuid, "2.0", error);
@@ -739,7 +740,8 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   g_autoptr(MsvmStore) old = NULL;
   g_autoptr(virDomain) dom = NULL;
   g_autoptr(GPtrArray) to_define = g_ptr_array_new();
-  g_autoptr(GPtrArray) to_retire = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GPtrArray) to_retire = g_ptr_array_new();
+  g_autoptr(GPtrArray) retired = g_ptr_array_new();
   g_autoptr(GPtrArray) defined = g_ptr_array_new();
   g_autofree char *u = NULL;
   g_autofree char *vm_dir = NULL;
@@ -750,7 +752,6 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   Placed placed = { 0 };
   MsvmStore *s;
   int lock = -1;
-  guint retired = 0;
 
   if (!msvm_service_check_writable(svc, error))
     goto out;
@@ -779,7 +780,18 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   if (old->exists)
     old_text = msvm_store_to_data(old, &old_len);
 
-  /* 2. the secrets */
+  /* 2. the secrets: first those of the old entry's generations the bundle
+   * drops (a new lineage reuses their usage names; undone by defining
+   * them again from the old entry), then the bundle's */
+  for (guint i = 0; i < to_retire->len; i++) {
+    const MsvmGeneration *gen = g_ptr_array_index(to_retire, i);
+    if (!msvm_virt_secret_exists(svc->conn, gen->secret_uuid))
+      continue;
+    msvm_fault_point("import-undefine-old-secret");
+    if (!msvm_virt_undefine_secret(svc->conn, gen->secret_uuid, error))
+      goto undo;
+    g_ptr_array_add(retired, (gpointer)gen);
+  }
   for (guint i = 0; i < to_define->len; i++) {
     const MsvmGeneration *gen = g_ptr_array_index(to_define, i);
     msvm_fault_point("import-define-secret");
@@ -794,6 +806,11 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   g_free(s->dir);
   s->dir = g_strdup(vm_dir);
   msvm_fault_point("import-store");
+  if (msvm_fault_fail("import-store")) {
+    /* test builds: a failure after the secrets changed */
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "cannot write the store: injected failure");
+    goto undo;
+  }
   if (!msvm_store_save(s, error))
     goto undo;
   store_written = TRUE;
@@ -822,19 +839,15 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
     nd = virDomainLookupByUUID(svc->conn, s->uuid);
     dom_name = g_strdup(nd ? virDomainGetName(nd) : u);
   }
-  /* 6. what the bundle dropped */
-  for (guint i = 0; i < to_retire->len; i++) {
-    if (msvm_virt_undefine_secret(svc->conn, g_ptr_array_index(to_retire, i), NULL))
-      retired++;
-  }
   {
     g_autofree char *extra = dom_name != NULL
       ? g_strdup_printf("; vTPM state placed in %s and domain %s defined",
                         placed.state_dir ? placed.state_dir : "(no state yet)", dom_name)
       : g_strdup("");
-    g_autofree char *ret = retired > 0 ? g_strdup_printf("; %u older secret%s undefined",
-                                                         retired, retired == 1 ? "" : "s")
-                                       : g_strdup("");
+    g_autofree char *ret = retired->len > 0
+      ? g_strdup_printf("; %u secret%s of the entry this one replaced undefined", retired->len,
+                        retired->len == 1 ? "" : "s")
+      : g_strdup("");
     result_set(ret_result,
                g_strdup_printf("VM %s: key protector from guardian '%s' (exported on %s) "
                                "imported: %u generation%s, %u secret%s defined%s%s",
@@ -858,6 +871,8 @@ undo:
   unplace_state(&placed);
   for (guint i = 0; i < defined->len; i++)
     (void)msvm_virt_undefine_secret(svc->conn, g_ptr_array_index(defined, i), NULL);
+  for (guint i = 0; i < retired->len; i++)
+    (void)define_secret(svc, old, g_ptr_array_index(retired, i), NULL);
   if (!vm_dir_existed) {
     g_autofree char *lockp = g_build_filename(vm_dir, "lock", NULL);
     g_autofree char *storep = g_build_filename(vm_dir, "store", NULL);

@@ -206,4 +206,26 @@ e2e_ok "the backup again while the VM's state directory exists: 32775" e2e_rv_is
 snap "$E2E_TMP/s8"
 e2e_ok "  ... nothing changed" e2e_unchanged "$E2E_TMP/s7" "$E2E_TMP/s8"
 
+# another lineage of the VM (another seed, other secrets), from host-b, trusted again
+"$TOOL" "$B" reseed "$E2E_WORK/b1.bundle" host-a "$E2E_WORK/b3.bundle" >/dev/null
+e2e_give "$E2E_WORK/b3.bundle"
+e2e_cli guardian trust --name host-b --certificate g-b.pem >/dev/null
+snap "$E2E_TMP/s9"
+e2e_call R import-protector --input b3.bundle
+e2e_ok "an entry under another seed: 32775 without --force" e2e_rv_is R 32775
+snap "$E2E_TMP/s10"
+e2e_ok "  ... nothing changed" e2e_unchanged "$E2E_TMP/s9" "$E2E_TMP/s10"
+out=$(e2e_as_user env MSVM_SECURITY_FAULT_FAIL=import-store "$E2E_CLI" --json \
+        import-protector --input b3.bundle --force 2>&1)
+snap "$E2E_TMP/s11"
+e2e_ok "  ... --force failing after the old secrets were undefined: 32768, all put back" \
+  eval 'jq -e ".ReturnValue == 32768" <<<"$out" >/dev/null &&
+        e2e_unchanged "$E2E_TMP/s9" "$E2E_TMP/s11"'
+e2e_call R import-protector --input b3.bundle --force
+new_secrets=$(e2e_vm_secrets "$u" | sort)
+e2e_ok "  ... with --force: 0, the new seed, the new secrets, the old ones undefined" \
+  eval 'e2e_rv_is R 0 && test "$(e2e_store_seed "$u")" != "$seed_before" &&
+        test -n "$new_secrets" && test -z "$(comm -12 <(echo "$new_secrets") <(echo "$secrets_before"))" &&
+        test "$(echo "$new_secrets" | wc -l)" = "$(echo "$secrets_before" | wc -l)"'
+
 e2e_done

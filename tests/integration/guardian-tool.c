@@ -9,6 +9,8 @@
  *   guardian-tool ROOT trust NAME FILE           trust a peer's certificates
  *   guardian-tool ROOT open FILE                 open a bundle, print what it holds
  *   guardian-tool ROOT reseal FILE NAME OUT      open a bundle, seal it again for NAME
+ *   guardian-tool ROOT reseed FILE NAME OUT      the same with a new seed and new secret
+ *                                                UUIDs (another lineage of the VM)
  *
  * A refusal prints "refused CODE: MESSAGE" and exits 1.
  */
@@ -56,14 +58,23 @@ main(int argc, char **argv)
     return 0;
   }
   if ((strcmp(argv[2], "open") == 0 && argc == 4) ||
-      (strcmp(argv[2], "reseal") == 0 && argc == 6)) {
+      ((strcmp(argv[2], "reseal") == 0 || strcmp(argv[2], "reseed") == 0) && argc == 6)) {
     g_autofree char *data = NULL;
     g_autoptr(MsvmBundle) b = NULL;
     gsize len = 0;
     if (!g_file_get_contents(argv[3], &data, &len, &error) ||
         !msvm_bundle_open(g, (const guint8 *)data, len, &b, &error))
       return refused(error);
-    if (strcmp(argv[2], "reseal") == 0) {
+    if (strcmp(argv[2], "reseed") == 0) {
+      for (gsize i = 0; i < sizeof(b->store->seed); i++)
+        b->store->seed[i] = (guint8)g_random_int();
+      for (guint i = 0; i < b->store->generations->len; i++) {
+        MsvmGeneration *gen = g_ptr_array_index(b->store->generations, i);
+        g_free(gen->secret_uuid);
+        gen->secret_uuid = g_uuid_string_random();
+      }
+    }
+    if (strcmp(argv[2], "open") != 0) {
       g_autoptr(GBytes) sealed = NULL;
       gsize n = 0;
       const char *p;
