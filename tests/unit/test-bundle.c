@@ -584,11 +584,36 @@ test_untrusted_signer(void)
   hosts_teardown(&h);
 }
 
+/* MSVM_TEST_PAYLOAD_DUMP=DIR: the payloads of the sample bundles as files
+ * (how tests/fuzz/bundle-corpus was made). */
+static void
+dump_payloads(void)
+{
+  const char *dir = g_getenv("MSVM_TEST_PAYLOAD_DUMP");
+  const struct { guint n; gboolean state; const char *name; } samples[] = {
+    { 1, FALSE, "one-generation" }, { 3, FALSE, "three-generations" },
+    { 2, TRUE, "with-state" },
+  };
+
+  if (dir == NULL)
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS(samples); i++) {
+    g_autoptr(MsvmBundle) b = sample_bundle(samples[i].n, samples[i].state);
+    g_autoptr(GBytes) p = msvm_bundle_serialize(b);
+    g_autofree char *path = g_build_filename(dir, samples[i].name, NULL);
+    gsize len = 0;
+    const char *d = g_bytes_get_data(p, &len);
+    g_assert_true(g_file_set_contents(path, d, (gssize)len, NULL));
+  }
+}
+
 static void
 test_payload_invalid(void)
 {
   g_autoptr(MsvmBundle) in = sample_bundle(2, FALSE);
   g_autoptr(GBytes) payload = msvm_bundle_serialize(in);
+
+  dump_payloads();
   g_autoptr(MsvmBundle) out = NULL;
   g_autoptr(GError) error = NULL;
   gsize len = 0;
