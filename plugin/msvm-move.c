@@ -715,7 +715,9 @@ import_checks(MsvmService *svc, const MsvmBundle *b, const MsvmStore *old, gbool
     if (!gen->foreign)
       g_ptr_array_add(to_retire, (gpointer)gen);
   }
-  if (b->state_files != NULL && b->state_files->len > 0) {
+  /* (a definition without a state file, of a VM that never started, would
+   * start on a state already there, under another key) */
+  if (b->definition != NULL) {
     g_autofree char *sd = msvm_swtpm_state_dir(svc->system, geteuid(), s->uuid, "2.0", error);
     struct stat st;
     if (sd == NULL)
