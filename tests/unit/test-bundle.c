@@ -110,7 +110,8 @@ sample_bundle(guint n, gboolean with_state)
   b->exported = 1700000000;
   b->source_host = g_strdup("host-a");
   if (with_state) {
-    g_autoptr(GBytes) permall = g_bytes_new("\0\2\0\1\0\12permall", 16);
+    static const char permall_bytes[] = "\0\2\0\1\0\12permall";
+    g_autoptr(GBytes) permall = g_bytes_new(permall_bytes, sizeof(permall_bytes) - 1);
     g_autoptr(GBytes) vol = g_bytes_new("volatile", 8);
     const char *xml = "<domain type='kvm'><name>vm</name></domain>";
     b->settings = g_strdup("<INSTANCE CLASSNAME=\"Msvm_SecuritySettingData\"/>");
@@ -280,6 +281,50 @@ test_guardian_trust(void)
                                      NULL, &error));
   g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER);
   g_clear_error(&error);
+  /* certificates made elsewhere: two self-signed ones with the right key
+   * usages but not EC P-256 (RSA, P-384), and P-256 ones with other key
+   * usages: 32773 */
+  {
+#define KU(x) " -addext keyUsage=critical," x
+    const char *cases[][2] = {
+      { "-newkey rsa:2048" KU("digitalSignature"), "-newkey rsa:2048" KU("keyAgreement") },
+      { "-newkey ec -pkeyopt ec_paramgen_curve:P-384" KU("digitalSignature"),
+        "-newkey ec -pkeyopt ec_paramgen_curve:P-384" KU("keyAgreement") },
+      { "-newkey ec -pkeyopt ec_paramgen_curve:P-256" KU("digitalSignature,keyAgreement"),
+        "-newkey ec -pkeyopt ec_paramgen_curve:P-256" KU("keyAgreement") },
+      { "-newkey ec -pkeyopt ec_paramgen_curve:P-256" KU("digitalSignature"),
+        "-newkey ec -pkeyopt ec_paramgen_curve:P-256" KU("keyEncipherment") },
+      /* the last one is right: accepted (so the others fail for their reason) */
+      { "-newkey ec -pkeyopt ec_paramgen_curve:P-256" KU("digitalSignature"),
+        "-newkey ec -pkeyopt ec_paramgen_curve:P-256" KU("keyAgreement") },
+    };
+#undef KU
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+      g_autofree char *dir = make_root("foreign");
+      g_autofree char *cmd = g_strdup_printf(
+        "cd '%s' && "
+        "openssl req -x509 %s -nodes -keyout k1 -subj /CN=s -days 2 -out c 2>/dev/null && "
+        "openssl req -x509 %s -nodes -keyout k2 -subj /CN=e -days 2 -out c2 2>/dev/null && "
+        "cat c2 >> c", dir, cases[i][0], cases[i][1]);
+      g_autofree char *path = g_build_filename(dir, "c", NULL);
+      g_autofree char *pem = NULL;
+      gsize len = 0;
+      g_assert_cmpint(system(cmd), ==, 0);
+      g_assert_true(g_file_get_contents(path, &pem, &len, NULL));
+      if (i + 1 == G_N_ELEMENTS(cases)) {
+        g_assert_true(msvm_guardian_trust(a, "foreign", (const guint8 *)pem, len, FALSE, NULL,
+                                          NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(msvm_guardian_forget(a, "foreign", &error));
+      } else {
+        g_assert_false(msvm_guardian_trust(a, "foreign", (const guint8 *)pem, len, FALSE, NULL,
+                                           NULL, &error));
+        g_assert_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER);
+        g_clear_error(&error);
+      }
+      rm_rf(dir);
+    }
+  }
   /* the list: this guardian first, then host-b */
   g_assert_true(msvm_guardian_list(a, &peers, &error));
   g_assert_cmpuint(peers->len, ==, 2);
