@@ -774,6 +774,8 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   if (lock < 0)
     goto out;
   g_clear_pointer(&old, msvm_store_free);
+  g_clear_pointer(&dom, virDomainFree);
+  dom = virDomainLookupByUUID(svc->conn, s->uuid);
   g_ptr_array_set_size(to_define, 0);
   g_ptr_array_set_size(to_retire, 0);
   if (!msvm_store_load(svc->store_root, s->uuid, &old, error) ||
