@@ -56,6 +56,9 @@ e2e_ok "  ... in the store's root-only guardian/ folder, private keys 0600" \
         test "$(stat -c %a "$E2E_STORE/guardian/encryption.key")" = 600'
 e2e_ok "  ... and the same certificates the next time" \
   eval 'e2e_cli guardian show | cmp - "$E2E_WORK/g-a.pem"'
+e2e_call R guardian show
+e2e_ok "  ... with --json under Certificates" \
+  eval 'e2e_rv_is R 0 && jq -j .Certificates <<<"$R_JSON" | cmp - "$E2E_WORK/g-a.pem"'
 "$TOOL" "$B" show >"$E2E_WORK/g-b.pem" && e2e_give "$E2E_WORK/g-b.pem"
 "$TOOL" "$B" show >"$E2E_TMP/g-c.pem" && rm -rf "$B"   # a guardian that is then lost
 mkdir -p "$B" && chmod 0700 "$B"
@@ -117,6 +120,9 @@ e2e_virsh start --paused "$vm" >/dev/null
 e2e_call R export-protector --domain "$vm" --guardian local --with-state --output x.bundle
 e2e_ok "export --with-state of a running VM: 32775, no file" \
   eval 'e2e_rv_is R 32775 && test ! -e "$E2E_WORK/x.bundle"'
+e2e_call R export-protector --domain "$vm" --guardian host-b --output running.bundle
+e2e_ok "export of the running VM without its state (a live migration's): 0" \
+  eval 'e2e_rv_is R 0 && "$TOOL" "$B" open "$E2E_WORK/running.bundle" | grep -qx "vm-uuid $u"'
 e2e_virsh destroy "$vm" >/dev/null
 snap "$E2E_TMP/s2"
 
