@@ -37,6 +37,7 @@
 #include "msvm-error.h"
 #include "msvm-file.h"
 #include "msvm-secret.h"
+#include "msvm-store.h"
 
 #define GUARDIAN_DIR "guardian"
 #define TRUSTED_DIR "trusted"
@@ -176,46 +177,19 @@ msvm_guardian_same_cert(X509 *a, X509 *b)
 
 /* --- files ------------------------------------------------------------------ */
 
-/* A whole file into a secret buffer, bounded. */
+/* A key or certificate file of this user's alone, into a secret buffer. */
 static gboolean
 read_file(const char *path, gsize max, GBytes **ret, gboolean *ret_missing, GError **error)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  struct stat st;
-  gboolean too_long = FALSE, ok;
-  int saved;
+  gboolean missing = FALSE;
 
+  if (!msvm_store_read_file(path, max, "guardian", TRUE, ret, NULL, &missing, error))
+    return FALSE;
+  if (missing && ret_missing == NULL)
+    return msvm_set_error_errno(error, ENOENT, "cannot open %s", path);
   if (ret_missing != NULL)
-    *ret_missing = FALSE;
-  if (fd < 0) {
-    if (errno == ENOENT && ret_missing != NULL) {
-      *ret_missing = TRUE;
-      return TRUE;
-    }
-    return msvm_set_error_errno(error, errno, "cannot open %s", path);
-  }
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a regular file", path);
-    return FALSE;
-  }
-  /* key files are this user's alone */
-  if (st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
-    close(fd);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED,
-                "%s must belong to this user and be readable by it alone", path);
-    return FALSE;
-  }
-  ok = msvm_secret_read_fd(fd, max, ret, &too_long);
-  saved = errno;
-  close(fd);
-  if (ok)
-    return TRUE;
-  if (too_long) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is too large", path);
-    return FALSE;
-  }
-  return msvm_set_error_errno(error, saved, "cannot read %s", path);
+    *ret_missing = missing;
+  return TRUE;
 }
 
 static gboolean
@@ -241,22 +215,7 @@ static int
 lock_dir(const char *dir, GError **error)
 {
   g_autofree char *path = g_build_filename(dir, "lock", NULL);
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-  if (fd < 0) {
-    msvm_set_error_errno(error, errno, "cannot open %s", path);
-    return -1;
-  }
-  while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
-    int saved = errno;
-    if (saved == EINTR)
-      continue;
-    close(fd);
-    msvm_set_error_errno(error, saved, "cannot lock %s", path);
-    return -1;
-  }
-  return fd;
+  return msvm_store_lock_file(path, TRUE, "a guardian change", error);
 }
 
 /* msvm_atomic_write under the guardian's lock, which makes a leftover

@@ -234,41 +234,23 @@ secret_listed(const char *secret, GStrv list)
 
 /* A state file as it is on disk, or nothing when it is not there. */
 static gboolean
-read_state_file(const char *dir, const char *name, MsvmBundle *b, gboolean required,
-                GError **error)
+read_state_file(const char *dir, const char *name, MsvmBundle *b, GError **error)
 {
   g_autofree char *path = g_build_filename(dir, name, NULL);
   g_autoptr(GBytes) data = NULL;
-  struct stat st;
-  gboolean too_long = FALSE;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  gboolean missing = FALSE;
+  guint32 mode = 0;
 
-  if (fd < 0) {
-    if (errno == ENOENT && !required)
-      return TRUE;
-    return msvm_set_error_errno(error, errno, "cannot open %s", path);
-  }
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is not a regular file", path);
+  if (!msvm_store_read_file(path, MSVM_BUNDLE_FILE_MAX, "vTPM state", FALSE, &data, &mode,
+                            &missing, error))
     return FALSE;
-  }
-  if (!msvm_secret_read_fd(fd, MSVM_BUNDLE_FILE_MAX, &data, &too_long)) {
-    int saved = errno;
-    close(fd);
-    if (too_long) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is larger than %u bytes",
-                  path, MSVM_BUNDLE_FILE_MAX);
-      return FALSE;
-    }
-    return msvm_set_error_errno(error, saved, "cannot read %s", path);
-  }
-  close(fd);
+  if (missing)
+    return TRUE;
   if (g_bytes_get_size(data) == 0) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE, "%s is empty", path);
     return FALSE;
   }
-  msvm_bundle_add_state_file(b, name, st.st_mode & 0777, data);
+  msvm_bundle_add_state_file(b, name, mode & 0777, data);
   return TRUE;
 }
 
@@ -402,8 +384,8 @@ msvm_service_export_protector(MsvmService *svc, const char *domain, const char *
       goto out;
     b->state_files = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_bundle_file_free);
     if (lstat(state_dir, &st) == 0) {
-      if (!read_state_file(state_dir, MSVM_BUNDLE_PERMALL, b, FALSE, error) ||
-          !read_state_file(state_dir, MSVM_BUNDLE_VOLATILE, b, FALSE, error))
+      if (!read_state_file(state_dir, MSVM_BUNDLE_PERMALL, b, error) ||
+          !read_state_file(state_dir, MSVM_BUNDLE_VOLATILE, b, error))
         goto out;
       if (b->state_files->len > 0 &&
           g_strcmp0(((MsvmBundleFile *)g_ptr_array_index(b->state_files, 0))->name,
