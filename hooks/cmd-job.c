@@ -179,13 +179,17 @@ msvm_cmd_job(MsvmCli *cli, int argc, char **argv)
   if (svc == NULL)
     return msvm_cli_report_error(cli, error);
 
+  jobs = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_job_free);
   if (strcmp(sub, "list") == 0) {
-    if (!msvm_service_list_jobs(svc, &jobs, &error))
+    GList *list = NULL;
+    if (!msvm_service_list_jobs(svc, &list, &error))
       return msvm_cli_report_error(cli, error);
+    for (GList *l = list; l != NULL; l = l->next)
+      g_ptr_array_add(jobs, l->data); /* (the array owns them now) */
+    g_list_free(list);
     return report_jobs(cli, 0, NULL, jobs, FALSE);
   }
 
-  jobs = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_job_free);
   {
     gint64 deadline = timeout >= 0 ? g_get_monotonic_time() + (gint64)(timeout * G_USEC_PER_SEC)
                                    : G_MAXINT64;

@@ -78,8 +78,8 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
   GBytes *old_pass = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
-  MsvmCallOptions opts = { 0 };
-  MsvmCallResult result = { 0 };
+  g_autoptr(MsvmCallOptions) opts = msvm_call_options_new();
+  g_autoptr(MsvmCallResult) result = NULL;
   gboolean ok = FALSE;
 
   entries[n++] = (GOptionEntry){ "settings", 0, 0, G_OPTION_ARG_FILENAME, &o.settings,
@@ -171,12 +171,14 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
     if (o.old_passphrase_file != NULL) {
       if (!msvm_cli_read_input(o.old_passphrase_file, 4096, &old_pass, &error))
         break;
-      opts.old_passphrase = g_bytes_get_data(old_pass, &opts.old_passphrase_len);
-      if (opts.old_passphrase == NULL)
-        opts.old_passphrase = (const guint8 *)"";
+      gsize len = 0;
+      const guint8 *pass = g_bytes_get_data(old_pass, &len);
+      /* (an empty file is an empty passphrase, not none) */
+      msvm_call_options_set_old_passphrase(opts, pass ? pass : (const guint8 *)"", len);
     }
-    opts.domain = o.domain;
-    opts.flags = (o.defer ? MSVM_CALL_DEFER : 0) | (o.force ? MSVM_CALL_FORCE : 0);
+    msvm_call_options_set_domain(opts, o.domain);
+    msvm_call_options_set_flags(opts, (o.defer ? MSVM_CALL_DEFER : 0) |
+                                        (o.force ? MSVM_CALL_FORCE : 0));
 
     svc = msvm_cli_open_service(cli, &error);
     if (svc == NULL)
@@ -188,23 +190,23 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
 
       switch (m) {
       case M_SET_SECURITY_POLICY:
-        ok = msvm_service_set_security_policy(svc, sdata, slen, pdata, plen, &opts, &result,
+        ok = msvm_service_set_security_policy(svc, sdata, slen, pdata, plen, opts, &result,
                                               &error);
         break;
       case M_SET_KEY_PROTECTOR:
-        ok = msvm_service_set_key_protector(svc, sdata, slen, pdata, plen, &opts, &result,
+        ok = msvm_service_set_key_protector(svc, sdata, slen, pdata, plen, opts, &result,
                                             &error);
         break;
       case M_MODIFY_SECURITY_SETTINGS:
-        ok = msvm_service_modify_security_settings(svc, sdata, slen, &opts, &result, &error);
+        ok = msvm_service_modify_security_settings(svc, sdata, slen, opts, &result, &error);
         break;
       case M_RESTORE_LKG:
-        ok = msvm_service_restore_last_known_good_key_protector(svc, sdata, slen, &opts,
+        ok = msvm_service_restore_last_known_good_key_protector(svc, sdata, slen, opts,
                                                                 &result, &error);
         break;
       case M_GET_KEY_PROTECTOR: {
         GBytes *kp = NULL;
-        ok = msvm_service_get_key_protector(svc, sdata, slen, &opts, &kp, &error);
+        ok = msvm_service_get_key_protector(svc, sdata, slen, opts, &kp, &error);
         if (ok && o.output != NULL) {
           ok = write_output(o.output, kp, &error);
           g_clear_pointer(&kp, g_bytes_unref);
@@ -229,11 +231,10 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
   if (!ok) {
     status = msvm_cli_report_error(cli, error);
   } else {
-    MsvmReport report = { .return_value = result.return_value, .job = result.job,
-                          .message = result.message };
+    MsvmReport report = { .return_value = result->return_value, .job = result->job,
+                          .message = result->message };
     status = msvm_cli_report(cli, &report);
   }
-  msvm_call_result_clear(&result);
   g_clear_pointer(&payload, g_bytes_unref);
   g_clear_pointer(&old_pass, g_bytes_unref);
   options_clear(&o);

@@ -20,7 +20,7 @@ msvm_cmd_recover(MsvmCli *cli, int argc, char **argv)
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
-  MsvmCallResult result = { 0 };
+  g_autoptr(MsvmCallResult) result = NULL;
   int status;
 
   if (!msvm_cli_parse(cli, &argc, &argv, entries, NULL,
@@ -37,10 +37,9 @@ msvm_cmd_recover(MsvmCli *cli, int argc, char **argv)
   if (svc == NULL || !msvm_service_recover(svc, domain, &result, &error))
     return msvm_cli_report_error(cli, error);
   {
-    MsvmReport report = { .return_value = result.return_value, .job = result.job,
-                          .message = result.message };
+    MsvmReport report = { .return_value = result->return_value, .job = result->job,
+                          .message = result->message };
     status = msvm_cli_report(cli, &report);
   }
-  msvm_call_result_clear(&result);
   return status;
 }

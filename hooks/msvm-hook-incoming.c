@@ -3,10 +3,11 @@
  * msvm-hook-incoming.c: the "migrate begin" (destination) and "restore
  * begin" filters (docs/hooks.rst).
  *
- * A migration destination whose
- * store holds no key protector for the secret the guest's vTPM names is
- * refused: the seed and the protectors live only on the source host until
- * the store entry is moved (the project has no export/import yet).
+ * A migration destination whose store holds no key protector for the secret
+ * the guest's vTPM names is refused at "migrate begin", before anything
+ * moves (the VM keeps running at the source): the seed and the protectors
+ * live only on the source host until `msvm-security export-protector` there
+ * and `import-protector` here move them (DESIGN.md section 10).
  *
  * libvirt passes "prepare begin -" for a normal start, a restore and an
  * incoming migration alike.  So that the "prepare begin" of this operation,
@@ -64,9 +65,11 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
   if (!msvm_hook_has_store(ctx)) {
     if (migration && ctx->secret != NULL) {
       msvm_hook_message("refusing the incoming migration of domain %s: this host's "
-                        "msvm-security store has no entry for it (its seed and key "
-                        "protectors are on the source host; move %s first)",
-                        ctx->name, ctx->vm_dir);
+                        "msvm-security store has no entry for it; on the source host run "
+                        "`msvm-security export-protector --domain %s --guardian NAME "
+                        "--output FILE` for this host's guardian, then here "
+                        "`msvm-security import-protector --input FILE`",
+                        ctx->name, ctx->name);
       return 1;
     }
     return 0;
@@ -81,7 +84,9 @@ msvm_hook_incoming(MsvmHookCtx *ctx, gboolean migration)
       msvm_store_find_generation_by_secret(store, ctx->secret) == NULL) {
     msvm_hook_message("refusing the incoming migration of domain %s: this host's "
                       "msvm-security store has no key protector for the vTPM secret %s "
-                      "it names",
+                      "it names; export the VM's current protector on the source host "
+                      "(`msvm-security export-protector`) and `msvm-security "
+                      "import-protector` it here",
                       ctx->name, ctx->secret);
     return 1;
   }

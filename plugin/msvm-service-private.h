@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <glib-object.h>
 #include <libvirt/libvirt.h>
 
 #include "msvm-security.h"
@@ -13,7 +14,8 @@
 G_BEGIN_DECLS
 
 struct _MsvmService {
-  virConnectPtr conn;
+  GObject parent_instance;
+  virConnectPtr conn;     /* NULL once closed (or made by g_object_new) */
   gboolean system;
   gboolean read_only;     /* a read-only libvirt connection: changes answer 32769 */
   char *store_root;

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include "msvm-security.h"
+#include "msvm-types-private.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -59,43 +60,99 @@ static const guint8 no_key_protector[4] = { 0, 0, 0, 4 };
 
 /* --- service ------------------------------------------------------------------ */
 
-MSVM_PUBLIC void
-msvm_call_result_clear(MsvmCallResult *result)
+/**
+ * MsvmService:
+ *
+ * A connection to a libvirt daemon, through which the Msvm_SecurityService
+ * methods change its VMs (in Python, `MsvmSecurity.Service`).  Open one with
+ * msvm_service_open(); close it with msvm_service_close() or let the last
+ * reference go.  A service made otherwise (g_object_new()) or closed answers
+ * every method with 32777 (System is not available).
+ */
+G_DEFINE_FINAL_TYPE(MsvmService, msvm_service, G_TYPE_OBJECT)
+
+static void
+msvm_service_finalize(GObject *object)
 {
-  if (result == NULL)
-    return;
-  g_clear_pointer(&result->job, g_free);
-  g_clear_pointer(&result->message, g_free);
-  result->return_value = 0;
+  MsvmService *svc = MSVM_SERVICE(object);
+
+  msvm_service_close(svc);
+  g_free(svc->store_root);
+  G_OBJECT_CLASS(msvm_service_parent_class)->finalize(object);
+}
+
+static void
+msvm_service_class_init(MsvmServiceClass *klass)
+{
+  G_OBJECT_CLASS(klass)->finalize = msvm_service_finalize;
+}
+
+static void
+msvm_service_init(MsvmService *svc)
+{
 }
 
 static MsvmService *
 service_open(const char *uri, gboolean read_only, GError **error)
 {
-  g_autofree MsvmService *svc = g_new0(MsvmService, 1);
+  g_autoptr(MsvmService) svc = g_object_new(MSVM_TYPE_SERVICE, NULL);
 
   svc->read_only = read_only;
   svc->conn = msvm_virt_connect(uri, read_only, &svc->system, error);
   if (svc->conn == NULL)
     return NULL;
   svc->store_root = msvm_store_root(svc->system, geteuid(), error);
-  if (svc->store_root == NULL) {
-    virConnectClose(svc->conn);
+  if (svc->store_root == NULL)
     return NULL;
-  }
   return g_steal_pointer(&svc);
 }
 
+/**
+ * msvm_service_open: (constructor)
+ * @uri: (nullable): a libvirt URI (`qemu:///system` or `qemu:///session`),
+ *   or %NULL for libvirt's default
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Connects to libvirt.  Remote URIs (a host name or a transport) are
+ * refused with 32770 (Not Supported); permission refused is 32769; no
+ * daemon 32777.  Installs a silent libvirt error handler.
+ *
+ * Returns: (transfer full): the service, or %NULL with @error set
+ */
 MSVM_PUBLIC MsvmService *
 msvm_service_open(const char *uri, GError **error)
 {
   return service_open(uri, FALSE, error);
 }
 
+/**
+ * msvm_service_open_read_only: (constructor)
+ * @uri: (nullable): a libvirt URI, or %NULL for libvirt's default
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * As msvm_service_open() over a read-only libvirt connection (`virsh -r`):
+ * the reading methods work; the four changing methods and
+ * msvm_service_recover() answer 32769 (Access Denied) and change nothing.
+ *
+ * Returns: (transfer full): the service, or %NULL with @error set
+ */
 MSVM_PUBLIC MsvmService *
 msvm_service_open_read_only(const char *uri, GError **error)
 {
   return service_open(uri, TRUE, error);
+}
+
+/* Every method first: a service that is not connected answers 32777. */
+static gboolean
+check_open(MsvmService *svc, GError **error)
+{
+  if (svc != NULL && svc->conn != NULL && svc->store_root != NULL)
+    return TRUE;
+  g_set_error_literal(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE,
+                      svc == NULL ? "no msvm-security service given"
+                                  : "the msvm-security service is not connected to libvirt "
+                                    "(closed, or not made by msvm_service_open)");
+  return FALSE;
 }
 
 /* A change needs a read-write connection: refuse before anything is read,
@@ -103,6 +160,8 @@ msvm_service_open_read_only(const char *uri, GError **error)
 gboolean
 msvm_service_check_writable(MsvmService *svc, GError **error)
 {
+  if (!check_open(svc, error))
+    return FALSE;
   if (!svc->read_only)
     return TRUE;
   g_set_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED,
@@ -111,20 +170,36 @@ msvm_service_check_writable(MsvmService *svc, GError **error)
   return FALSE;
 }
 
+/**
+ * msvm_service_close:
+ * @service: (nullable): a service
+ *
+ * Closes the libvirt connection now (idempotent); afterwards every method
+ * answers 32777.  The object itself goes with its last reference
+ * (g_object_unref(), or `g_autoptr(MsvmService)`), which closes it too.
+ */
 MSVM_PUBLIC void
 msvm_service_close(MsvmService *svc)
 {
   if (svc == NULL)
     return;
+  g_return_if_fail(MSVM_IS_SERVICE(svc));
   if (svc->conn != NULL)
     virConnectClose(svc->conn);
-  g_free(svc->store_root);
-  g_free(svc);
+  svc->conn = NULL;
 }
 
+/**
+ * msvm_service_is_system:
+ * @service: a service
+ *
+ * Returns: %TRUE when the service uses the system store (a privileged
+ *   daemon, `qemu:///system`)
+ */
 MSVM_PUBLIC gboolean
 msvm_service_is_system(MsvmService *svc)
 {
+  g_return_val_if_fail(MSVM_IS_SERVICE(svc), FALSE);
   return svc->system;
 }
 
@@ -605,6 +680,8 @@ plan(VmCtx *ctx, Plan *p, GError **error)
   const char *target_secret = NULL;
   g_autofree char *previous_change_id = NULL;
   guint generations_before = store->generations->len;
+  const guint8 *old_pass = NULL;
+  gsize old_pass_len = 0;
 
   xml = msvm_virt_inactive_xml(ctx->dom, TRUE, error);
   if (xml == NULL)
@@ -615,15 +692,20 @@ plan(VmCtx *ctx, Plan *p, GError **error)
   previous_change_id = msvm_domain_get_change_id(doc);
 
   /* An <encryption> secret the project did not create. */
+  if (opts->old_passphrase != NULL) {
+    old_pass = g_bytes_get_data(opts->old_passphrase, &old_pass_len);
+    if (old_pass == NULL)
+      old_pass = (const guint8 *)""; /* an empty passphrase is one too */
+  }
   existing = msvm_domain_get_tpm_secret(doc);
   if (existing != NULL && msvm_store_find_generation_by_secret(store, existing) == NULL &&
-      (opts->old_passphrase != NULL || p->op != OP_MODIFY_SECURITY_SETTINGS ||
+      (old_pass != NULL || p->op != OP_MODIFY_SECURITY_SETTINGS ||
        store->current != 0)) {
     /* (ModifySecuritySettings on a VM without a protector neither names a
      * new secret nor re-keys: the foreign secret stays as it is.) */
     MsvmGeneration *f;
-    gsize use_len = opts->old_passphrase_len;
-    if (opts->old_passphrase == NULL) {
+    gsize use_len = old_pass_len;
+    if (old_pass == NULL) {
       g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_STATE,
                   "the vTPM of VM %s is encrypted with secret %s, which msvm-security did "
                   "not create: give its passphrase with --old-passphrase-file",
@@ -631,10 +713,9 @@ plan(VmCtx *ctx, Plan *p, GError **error)
       return FALSE;
     }
     if (state_dir_exists(ctx) &&
-        !check_foreign_passphrase(ctx->state_dir, opts->old_passphrase,
-                                  opts->old_passphrase_len, &use_len, error))
+        !check_foreign_passphrase(ctx->state_dir, old_pass, old_pass_len, &use_len, error))
       return FALSE;
-    f = msvm_store_add_foreign_generation(store, existing, opts->old_passphrase, use_len);
+    f = msvm_store_add_foreign_generation(store, existing, old_pass, use_len);
     store->current = f->number;
     store->state = f->number;
   }
@@ -753,8 +834,9 @@ plan(VmCtx *ctx, Plan *p, GError **error)
 static gboolean
 change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_len,
        const guint8 *payload, gsize payload_len, const MsvmCallOptions *opts_in,
-       MsvmCallResult *ret_result, GError **error)
+       MsvmCallResult **ret_result, GError **error)
 {
+  g_autoptr(MsvmCallResult) r = NULL;
   static const MsvmCallOptions no_opts = { 0 };
   const MsvmCallOptions *opts = opts_in ? opts_in : &no_opts;
   g_autoptr(MsvmSettings) settings = NULL;
@@ -768,6 +850,7 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   char *job_id = NULL;
   gboolean ok = FALSE, did = FALSE;
 
+  g_return_val_if_fail(ret_result != NULL, FALSE);
   if (!msvm_service_check_writable(svc, error))
     return FALSE;
 
@@ -810,9 +893,9 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
     if (!plan(&ctx, &p, error))
       break;
     if (p.nothing_to_do) {
-      memset(ret_result, 0, sizeof(*ret_result));
-      ret_result->return_value = MSVM_RC_COMPLETED;
-      ret_result->message = g_strdup(p.message);
+      r = g_new0(MsvmCallResult, 1);
+      r->return_value = MSVM_RC_COMPLETED;
+      r->message = g_strdup(p.message);
       ok = TRUE;
       break;
     }
@@ -850,16 +933,16 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
     store = ctx.store;
     job = job_id != NULL ? msvm_store_get_job(store, job_id) : NULL;
 
-    memset(ret_result, 0, sizeof(*ret_result));
-    ret_result->return_value = MSVM_RC_COMPLETED;
+    r = g_new0(MsvmCallResult, 1);
+    r->return_value = MSVM_RC_COMPLETED;
     if (job != NULL && job->state < MSVM_JOB_COMPLETED) {
-      ret_result->return_value = MSVM_RC_JOB_STARTED;
-      ret_result->job = msvm_job_reference(job->id);
+      r->return_value = MSVM_RC_JOB_STARTED;
+      r->job = msvm_job_reference(job->id);
     }
-    ret_result->message = g_strdup(p.message);
-    if (ret_result->return_value == MSVM_RC_JOB_STARTED) {
-      g_autofree char *old = ret_result->message;
-      ret_result->message = g_strdup_printf(
+    r->message = g_strdup(p.message);
+    if (r->return_value == MSVM_RC_JOB_STARTED) {
+      g_autofree char *old = r->message;
+      r->message = g_strdup_printf(
         "%s%sVM %s is running: the vTPM state is re-keyed before its next start",
         old ? old : "", old ? "; " : "", ctx.name);
     }
@@ -872,45 +955,128 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   vm_ctx_clear(&ctx);
   if (!ok)
     msvm_error_to_public(error); /* the boundary: causes become return codes */
+  else
+    *ret_result = g_steal_pointer(&r);
   return ok;
 }
 
+/**
+ * msvm_service_set_security_policy:
+ * @service: a service
+ * @settings: (array length=settings_len): the embedded
+ *   Msvm_SecuritySettingData instance, as the caller received it
+ * @settings_len: its length in bytes
+ * @policy: (array length=policy_len): the security policy (1 byte to
+ *   %MSVM_SECURITY_PROTECTOR_MAX_SIZE)
+ * @policy_len: its length in bytes
+ * @options: (nullable): the call's options, or %NULL for none
+ * @ret_result: (out) (transfer full): what the method answered: 0, or 4096
+ *   with a job reference
+ * @error: return location for a #MSVM_ERROR error, whose code is the
+ *   Hyper-V return value
+ *
+ * Msvm_SecurityService.SetSecurityPolicy: applies the settings and sets the
+ * policy half of the VM's vTPM key protector, as one change (a new
+ * generation; the stopped VM's vTPM state is re-keyed).
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_set_security_policy(MsvmService *svc, const guint8 *settings, gsize settings_len,
                                  const guint8 *policy, gsize policy_len,
-                                 const MsvmCallOptions *opts, MsvmCallResult *ret_result,
+                                 const MsvmCallOptions *options, MsvmCallResult **ret_result,
                                  GError **error)
 {
-  return change(svc, OP_SET_SECURITY_POLICY, settings, settings_len, policy, policy_len, opts,
-                ret_result, error);
+  return change(svc, OP_SET_SECURITY_POLICY, settings, settings_len, policy, policy_len,
+                options, ret_result, error);
 }
 
+/**
+ * msvm_service_set_key_protector:
+ * @service: a service
+ * @settings: (array length=settings_len): the embedded
+ *   Msvm_SecuritySettingData instance naming the VM
+ * @settings_len: its length in bytes
+ * @key_protector: (array length=key_protector_len): the key protector
+ *   (1 byte to %MSVM_SECURITY_PROTECTOR_MAX_SIZE; the four bytes
+ *   00 00 00 04 clear it)
+ * @key_protector_len: its length in bytes
+ * @options: (nullable): the call's options, or %NULL for none
+ * @ret_result: (out) (transfer full): what the method answered: 0, or 4096
+ *   with a job reference
+ * @error: return location for a #MSVM_ERROR error, whose code is the
+ *   Hyper-V return value
+ *
+ * Msvm_SecurityService.SetKeyProtector: sets the key-protector half of the
+ * VM's vTPM key protector (a new generation; the stopped VM's vTPM state is
+ * re-keyed).
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_set_key_protector(MsvmService *svc, const guint8 *settings, gsize settings_len,
-                               const guint8 *key_protector, gsize kp_len,
-                               const MsvmCallOptions *opts, MsvmCallResult *ret_result,
+                               const guint8 *key_protector, gsize key_protector_len,
+                               const MsvmCallOptions *options, MsvmCallResult **ret_result,
                                GError **error)
 {
-  return change(svc, OP_SET_KEY_PROTECTOR, settings, settings_len, key_protector, kp_len,
-                opts, ret_result, error);
+  return change(svc, OP_SET_KEY_PROTECTOR, settings, settings_len, key_protector,
+                key_protector_len, options, ret_result, error);
 }
 
+/**
+ * msvm_service_modify_security_settings:
+ * @service: a service
+ * @settings: (array length=settings_len): the embedded
+ *   Msvm_SecuritySettingData instance
+ * @settings_len: its length in bytes
+ * @options: (nullable): the call's options, or %NULL for none
+ * @ret_result: (out) (transfer full): what the method answered: 0, or 4096
+ *   with a job reference
+ * @error: return location for a #MSVM_ERROR error, whose code is the
+ *   Hyper-V return value
+ *
+ * Msvm_SecurityService.ModifySecuritySettings: applies the settings
+ * (TpmEnabled, EncryptStateAndVmMigrationTraffic, ShieldingRequested, ...:
+ * docs/mapping.rst); where that adds encryption over a plaintext state, it
+ * re-keys as any change does.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_modify_security_settings(MsvmService *svc, const guint8 *settings,
-                                      gsize settings_len, const MsvmCallOptions *opts,
-                                      MsvmCallResult *ret_result, GError **error)
+                                      gsize settings_len, const MsvmCallOptions *options,
+                                      MsvmCallResult **ret_result, GError **error)
 {
-  return change(svc, OP_MODIFY_SECURITY_SETTINGS, settings, settings_len, NULL, 0, opts,
+  return change(svc, OP_MODIFY_SECURITY_SETTINGS, settings, settings_len, NULL, 0, options,
                 ret_result, error);
 }
 
+/**
+ * msvm_service_restore_last_known_good_key_protector:
+ * @service: a service
+ * @settings: (array length=settings_len): the embedded
+ *   Msvm_SecuritySettingData instance naming the VM
+ * @settings_len: its length in bytes
+ * @options: (nullable): the call's options, or %NULL for none
+ * @ret_result: (out) (transfer full): what the method answered: 0, or 4096
+ *   with a job reference
+ * @error: return location for a #MSVM_ERROR error, whose code is the
+ *   Hyper-V return value
+ *
+ * Msvm_SecurityService.RestoreLastKnownGoodKeyProtector: makes the last
+ * known good generation (the one of the last start with the hook; without
+ * it, the one before the latest change) current again, re-keying the
+ * state.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_restore_last_known_good_key_protector(MsvmService *svc, const guint8 *settings,
                                                    gsize settings_len,
-                                                   const MsvmCallOptions *opts,
-                                                   MsvmCallResult *ret_result, GError **error)
+                                                   const MsvmCallOptions *options,
+                                                   MsvmCallResult **ret_result, GError **error)
 {
-  return change(svc, OP_RESTORE_LAST_KNOWN_GOOD, settings, settings_len, NULL, 0, opts,
+  return change(svc, OP_RESTORE_LAST_KNOWN_GOOD, settings, settings_len, NULL, 0, options,
                 ret_result, error);
 }
 
@@ -946,6 +1112,23 @@ finish_if_needed(VmCtx *ctx, GError **error)
   return recover_locked(ctx, NULL, error);
 }
 
+/**
+ * msvm_service_get_key_protector:
+ * @service: a service
+ * @settings: (array length=settings_len): the embedded
+ *   Msvm_SecuritySettingData instance naming the VM
+ * @settings_len: its length in bytes
+ * @options: (nullable): the call's options (the domain), or %NULL
+ * @ret_key_protector: (out) (transfer full): the key-protector bytes, or
+ *   00 00 00 04 when none is set (a buffer kept out of core dumps and wiped
+ *   when freed)
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Msvm_SecurityService.GetKeyProtector.  On a stopped VM an unfinished
+ * change is finished first.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
                                gsize settings_len, const MsvmCallOptions *opts_in,
@@ -957,6 +1140,9 @@ msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
   VmCtx ctx = { .lock_fd = -1 };
   gboolean ok = FALSE;
 
+  g_return_val_if_fail(ret_key_protector != NULL, FALSE);
+  if (!check_open(svc, error))
+    return FALSE;
   if (!parse_settings(settings_data, settings_len, &settings, error))
     return FALSE;
   if (vm_ctx_find(svc, settings->has_vm_uuid ? settings->vm_uuid : NULL, opts->domain, &ctx,
@@ -975,6 +1161,21 @@ msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
   return ok;
 }
 
+/**
+ * msvm_service_get_security_settings:
+ * @service: a service
+ * @domain: the VM's name or UUID
+ * @format: the serialization to answer in
+ * @ret_text: (out) (transfer full): the VM's Msvm_SecuritySettingData as
+ *   applied (from the domain's metadata)
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * The settings the project applied to a VM, as an instance a Hyper-V
+ * client reads (os-win's is_secure_vm reads
+ * EncryptStateAndVmMigrationTraffic from it).
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_get_security_settings(MsvmService *svc, const char *domain,
                                    MsvmSettingsFormat format, char **ret_text, GError **error)
@@ -985,6 +1186,9 @@ msvm_service_get_security_settings(MsvmService *svc, const char *domain,
   g_autoptr(MsvmSettings) s = NULL;
   gboolean ok = FALSE;
 
+  g_return_val_if_fail(ret_text != NULL, FALSE);
+  if (!check_open(svc, error))
+    return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) &&
       (xml = msvm_virt_inactive_xml(ctx.dom, FALSE, error)) != NULL &&
       (doc = msvm_domain_parse(xml, strlen(xml), error)) != NULL &&
@@ -997,13 +1201,29 @@ msvm_service_get_security_settings(MsvmService *svc, const char *domain,
   return ok;
 }
 
+/**
+ * msvm_service_recover:
+ * @service: a service
+ * @domain: the VM's name or UUID
+ * @ret_result: (out) (transfer full): 0, or 4096 with the job that is
+ *   still open (a running VM's deferred change)
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Finishes an interrupted or deferred change of a stopped VM (DESIGN.md
+ * section 6: the CLI's `recover`); on a running VM only the definition part
+ * is finished.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
-msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_result,
+msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult **ret_result,
                      GError **error)
 {
+  g_autoptr(MsvmCallResult) r = NULL;
   VmCtx ctx = { .lock_fd = -1 };
   gboolean ok = FALSE, did = FALSE;
 
+  g_return_val_if_fail(ret_result != NULL, FALSE);
   if (!msvm_service_check_writable(svc, error))
     return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) && vm_ctx_peek(&ctx, error)) {
@@ -1016,25 +1236,25 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
         close(fd);
     }
     if (!ctx.store->exists) {
-      memset(ret_result, 0, sizeof(*ret_result));
-      ret_result->message = g_strdup_printf("VM %s has no msvm-security store: nothing to do",
+      r = g_new0(MsvmCallResult, 1);
+      r->message = g_strdup_printf("VM %s has no msvm-security store: nothing to do",
                                             ctx.name);
       ok = TRUE;
     } else if (vm_ctx_lock(&ctx, error) && recover_locked(&ctx, &did, error)) {
-      memset(ret_result, 0, sizeof(*ret_result));
+      r = g_new0(MsvmCallResult, 1);
       if (msvm_store_has_open_jobs(ctx.store)) {
-        ret_result->return_value = MSVM_RC_JOB_STARTED;
+        r->return_value = MSVM_RC_JOB_STARTED;
         for (guint i = 0; i < ctx.store->jobs->len; i++) {
           MsvmStoreJob *j = g_ptr_array_index(ctx.store->jobs, i);
           if (j->state < MSVM_JOB_COMPLETED) {
-            g_free(ret_result->job);
-            ret_result->job = msvm_job_reference(j->id);
+            g_free(r->job);
+            r->job = msvm_job_reference(j->id);
           }
         }
-        ret_result->message = g_strdup_printf(
+        r->message = g_strdup_printf(
           "VM %s is running: the vTPM state is re-keyed before its next start", ctx.name);
       } else {
-        ret_result->message = g_strdup_printf(did ? "VM %s: the unfinished change is finished"
+        r->message = g_strdup_printf(did ? "VM %s: the unfinished change is finished"
                                                   : "VM %s: nothing was unfinished",
                                               ctx.name);
       }
@@ -1044,6 +1264,8 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult *ret_r
   vm_ctx_clear(&ctx);
   if (!ok)
     msvm_error_to_public(error);
+  else
+    *ret_result = g_steal_pointer(&r);
   return ok;
 }
 
@@ -1079,21 +1301,20 @@ job_public(const MsvmStoreJob *j, const char *vm_uuid)
   return job;
 }
 
-MSVM_PUBLIC void
-msvm_job_free(MsvmJob *job)
-{
-  if (job == NULL)
-    return;
-  g_free(job->instance_id);
-  g_free(job->reference);
-  g_free(job->vm_uuid);
-  g_free(job->method);
-  g_free(job->error_description);
-  g_free(job->time_submitted);
-  g_free(job->time_of_last_state_change);
-  g_free(job);
-}
-
+/**
+ * msvm_service_get_job:
+ * @service: a service
+ * @id_or_reference: a job's InstanceID, or its reference
+ *   `Msvm_ConcreteJob.InstanceID="<uuid>"` (a #MsvmCallResult's job)
+ * @ret_job: (out) (transfer full): the job
+ * @error: return location for a #MSVM_ERROR error: 32773 when
+ *   @id_or_reference is malformed, 32777 when no such job is known
+ *
+ * Reads a job (a CIM_ConcreteJob) of this service's store: a Hyper-V
+ * client polls it until its job_state is 7 or more.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **ret_job,
                      GError **error)
@@ -1102,6 +1323,9 @@ msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **re
   g_autoptr(MsvmStoreJob) j = NULL;
   g_autofree char *vm = NULL;
 
+  g_return_val_if_fail(ret_job != NULL, FALSE);
+  if (!check_open(svc, error))
+    return FALSE;
   if (id == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
                 "%s is not a job id or a Msvm_ConcreteJob reference",
@@ -1118,18 +1342,37 @@ msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **re
   return TRUE;
 }
 
+/**
+ * msvm_service_list_jobs:
+ * @service: a service
+ * @ret_jobs: (out) (transfer full) (element-type MsvmJob): every job of
+ *   this service's store, oldest first; %NULL when there is none (free with
+ *   `g_list_free_full(jobs, (GDestroyNotify)msvm_job_free)`, or hold in a
+ *   `g_autolist(MsvmJob)`)
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Lists the jobs (the CLI's `job list`).  (A #GList, not a #GPtrArray
+ * with a free function: PyGObject 3.42 takes the elements of a (transfer
+ * full) array and then frees the array with its free function, which frees
+ * them under its feet.)
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
-msvm_service_list_jobs(MsvmService *svc, GPtrArray **ret_jobs, GError **error)
+msvm_service_list_jobs(MsvmService *svc, GList **ret_jobs, GError **error)
 {
   g_autoptr(GPtrArray) jobs = NULL;
   g_autoptr(GPtrArray) vms = NULL;
-  GPtrArray *out;
+  GList *out = NULL;
 
+  g_return_val_if_fail(ret_jobs != NULL, FALSE);
+  if (!check_open(svc, error))
+    return FALSE;
   if (!msvm_store_list_jobs(svc->store_root, &jobs, &vms, error))
     return FALSE;
-  out = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_job_free);
-  for (guint i = 0; i < jobs->len; i++)
-    g_ptr_array_add(out, job_public(g_ptr_array_index(jobs, i), g_ptr_array_index(vms, i)));
+  for (guint i = jobs->len; i > 0; i--)
+    out = g_list_prepend(out, job_public(g_ptr_array_index(jobs, i - 1),
+                                         g_ptr_array_index(vms, i - 1)));
   *ret_jobs = out;
   return TRUE;
 }

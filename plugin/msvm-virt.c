@@ -413,60 +413,81 @@ msvm_virt_has_memory_snapshots(virDomainPtr dom, gboolean *ret_has, GError **err
   return TRUE;
 }
 
-/* The secrets one domain names, appended to @out. */
+/* Where a domain can name a secret.  Each is read only for the domains that
+ * libvirt's list filters say have it, so a stopped domain without snapshots
+ * or managed-save image costs one call (its persistent definition) however
+ * many domains the daemon holds (issue 11's measure at 1,000 domains). */
+typedef enum {
+  DOMAIN_SOURCE_DEFINITION,  /* every domain: the persistent (or only) definition */
+  DOMAIN_SOURCE_LIVE,        /* running ones: the live definition */
+  DOMAIN_SOURCE_MANAGED_SAVE,
+  DOMAIN_SOURCE_SNAPSHOTS,
+} DomainSource;
+
+static const struct {
+  DomainSource source;
+  unsigned int list_flags;
+} domain_sources[] = {
+  { DOMAIN_SOURCE_DEFINITION, 0 },
+  { DOMAIN_SOURCE_LIVE, VIR_CONNECT_LIST_DOMAINS_ACTIVE },
+  { DOMAIN_SOURCE_MANAGED_SAVE, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE },
+  { DOMAIN_SOURCE_SNAPSHOTS, VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT },
+};
+
+/* The secrets @dom names in @source, appended to @out.  A domain, image or
+ * snapshot gone meanwhile names nothing. */
 static gboolean
-collect_domain_secrets(virDomainPtr dom, GPtrArray *out, GError **error)
+collect_domain_secrets(virDomainPtr dom, DomainSource source, GPtrArray *out, GError **error)
 {
-  char *xml;
-  int active = virDomainIsActive(dom);
-  int ms = virDomainHasManagedSaveImage(dom, 0);
   virDomainSnapshotPtr *snaps = NULL;
+  char *xml = NULL;
   int n;
 
-  if (active < 0 || ms < 0)
-    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain's state");
-  xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+  switch (source) {
+  case DOMAIN_SOURCE_DEFINITION:
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    break;
+  case DOMAIN_SOURCE_LIVE:
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml == NULL && virDomainIsActive(dom) == 0)
+      return TRUE; /* stopped meanwhile: its definition was read */
+    break;
+  case DOMAIN_SOURCE_MANAGED_SAVE:
+    xml = virDomainManagedSaveGetXMLDesc(dom, 0);
+    if (xml == NULL && virDomainHasManagedSaveImage(dom, 0) == 0)
+      return TRUE; /* restored or removed meanwhile */
+    break;
+  case DOMAIN_SOURCE_SNAPSHOTS:
+    n = virDomainListAllSnapshots(dom, &snaps, 0);
+    if (n < 0)
+      return msvm_virt_error(error, MSVM_RC_FAILED, "cannot list the domain's snapshots");
+    for (int i = 0; i < n; i++) {
+      gboolean unreadable = FALSE;
+      xml = virDomainSnapshotGetXMLDesc(snaps[i], 0);
+      if (xml != NULL) {
+        msvm_virt_collect_tpm_secrets(xml, out);
+      } else {
+        /* deleted meanwhile names nothing; anything else: cannot tell */
+        virErrorPtr e = virGetLastError();
+        unreadable = e == NULL || e->code != VIR_ERR_NO_DOMAIN_SNAPSHOT;
+      }
+      free(xml);
+      xml = NULL;
+      if (unreadable) {
+        for (int k = i; k < n; k++)
+          virDomainSnapshotFree(snaps[k]);
+        free(snaps);
+        return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read a snapshot of the domain");
+      }
+      virDomainSnapshotFree(snaps[i]);
+    }
+    free(snaps);
+    return TRUE;
+  }
   if (xml == NULL)
-    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the domain definition");
+    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read a definition of the domain");
   msvm_virt_collect_tpm_secrets(xml, out);
   free(xml);
-  if (active > 0) {
-    xml = virDomainGetXMLDesc(dom, 0);
-    if (xml == NULL)
-      return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the live definition");
-    msvm_virt_collect_tpm_secrets(xml, out);
-    free(xml);
-  }
-  if (ms > 0) {
-    xml = virDomainManagedSaveGetXMLDesc(dom, 0);
-    if (xml == NULL)
-      return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read the managed-save image");
-    msvm_virt_collect_tpm_secrets(xml, out);
-    free(xml);
-  }
-  n = virDomainListAllSnapshots(dom, &snaps, 0);
-  if (n < 0)
-    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot list the domain's snapshots");
-  for (int i = 0; i < n; i++) {
-    gboolean unreadable = FALSE;
-    xml = virDomainSnapshotGetXMLDesc(snaps[i], 0);
-    if (xml != NULL) {
-      msvm_virt_collect_tpm_secrets(xml, out);
-    } else {
-      /* deleted meanwhile names nothing; anything else: cannot tell */
-      virErrorPtr e = virGetLastError();
-      unreadable = e == NULL || e->code != VIR_ERR_NO_DOMAIN_SNAPSHOT;
-    }
-    free(xml);
-    if (unreadable) {
-      for (int k = i; k < n; k++)
-        virDomainSnapshotFree(snaps[k]);
-      free(snaps);
-      return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read a snapshot of the domain");
-    }
-    virDomainSnapshotFree(snaps[i]);
-  }
-  free(snaps);
   return TRUE;
 }
 
@@ -474,27 +495,30 @@ gboolean
 msvm_virt_secrets_in_use(virConnectPtr conn, GStrv *ret_secrets, GError **error)
 {
   g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
-  virDomainPtr *doms = NULL;
-  int n = virConnectListAllDomains(conn, &doms, 0);
-  gboolean ok = TRUE;
 
-  if (n < 0)
-    return msvm_virt_error(error, MSVM_RC_FAILED, "cannot list the domains");
-  for (int i = 0; i < n; i++) {
-    g_autoptr(GError) local = NULL;
-    if (ok && !collect_domain_secrets(doms[i], out, &local)) {
-      /* a domain undefined meanwhile names nothing any more */
-      virErrorPtr e = virGetLastError();
-      if (e == NULL || e->code != VIR_ERR_NO_DOMAIN) {
-        g_propagate_error(error, g_steal_pointer(&local));
-        ok = FALSE;
+  for (gsize s = 0; s < G_N_ELEMENTS(domain_sources); s++) {
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, domain_sources[s].list_flags);
+    gboolean ok = TRUE;
+
+    if (n < 0)
+      return msvm_virt_error(error, MSVM_RC_FAILED, "cannot list the domains");
+    for (int i = 0; i < n; i++) {
+      g_autoptr(GError) local = NULL;
+      if (ok && !collect_domain_secrets(doms[i], domain_sources[s].source, out, &local)) {
+        /* a domain undefined meanwhile names nothing any more */
+        virErrorPtr e = virGetLastError();
+        if (e == NULL || e->code != VIR_ERR_NO_DOMAIN) {
+          g_propagate_error(error, g_steal_pointer(&local));
+          ok = FALSE;
+        }
       }
+      virDomainFree(doms[i]);
     }
-    virDomainFree(doms[i]);
+    free(doms);
+    if (!ok)
+      return FALSE;
   }
-  free(doms);
-  if (!ok)
-    return FALSE;
   g_ptr_array_add(out, NULL);
   *ret_secrets = (GStrv)g_ptr_array_free(g_steal_pointer(&out), FALSE);
   return TRUE;

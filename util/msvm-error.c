@@ -5,6 +5,15 @@
 
 #include <gio/gio.h>
 
+/**
+ * msvm_error_quark:
+ *
+ * The #MSVM_ERROR domain, named `msvm-security-error-quark`.  In Python a
+ * failed call raises `GLib.Error` with this domain and the Hyper-V return
+ * value as its `code`.
+ *
+ * Returns: the error domain's quark
+ */
 G_DEFINE_QUARK(msvm-security-error-quark, msvm_error)
 G_DEFINE_QUARK(msvm-security-cause-quark, msvm_cause_error)
 
@@ -27,6 +36,16 @@ static const struct {
   { MSVM_RC_OUT_OF_MEMORY, "Out of memory" },
 };
 
+/**
+ * msvm_return_code_name:
+ * @rc: a return value
+ *
+ * The name Hyper-V documents for a return value: "Invalid parameter" for
+ * 32773 and so on.
+ *
+ * Returns: (transfer none) (nullable): the name, or %NULL for a value
+ *   outside the set
+ */
 const char *
 msvm_return_code_name(guint32 rc)
 {
@@ -37,6 +56,16 @@ msvm_return_code_name(guint32 rc)
   return NULL;
 }
 
+/**
+ * msvm_error_to_return_code:
+ * @error: (nullable): an error, or %NULL
+ *
+ * The return code an error stands for: its code in #MSVM_ERROR, the closest
+ * one for `G_IO_ERROR` and `G_FILE_ERROR` (permission denied is 32769, no
+ * space 32768, ...), 32768 (Failed) for anything else.
+ *
+ * Returns: the return code; 0 for %NULL
+ */
 guint32
 msvm_error_to_return_code(const GError *error)
 {

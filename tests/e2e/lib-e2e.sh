@@ -428,7 +428,7 @@ e2e_domstate() { e2e_virsh domstate "$1" 2>/dev/null | head -n1; }
 # The swtpm libvirt runs for a running domain (pid from libvirt's pid file).
 e2e_swtpm_running() {  # e2e_swtpm_running NAME
   local f pid
-  for f in "$E2E_RT"/libvirt/qemu/run/swtpm/*-"$1"-swtpm.pid; do
+  for f in "${E2E_SWTPM_PIDDIR:-$E2E_RT/libvirt/qemu/run/swtpm}"/*-"$1"-swtpm.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && \
       ps -o args= -p "$pid" | e2e_grep_q swtpm && return 0
@@ -673,27 +673,40 @@ e2e_tpm_secret() {    # e2e_tpm_secret NAME
 # ---------------------------------------------------------------- vTPM by hand
 
 # e2e_tpm_start STATEDIR PASSFILE: swtpm on the stopped VM's state, as the
-# daemon user (files keep their owner), on a unix socket in the work dir
-# (tpm2-tss's swtpm TCTI: swtpm:path=P talks to P and P.ctrl).
+# state's owner (the daemon user; E2E_TPM_USER when set, e.g. tss under the
+# system daemon), so files keep their owner, on a unix socket in
+# E2E_TPM_WORK (default the work dir; tpm2-tss's swtpm TCTI: swtpm:path=P
+# talks to P and P.ctrl).  The passphrase goes in on a file descriptor
+# (pwdfd), so its file need not be readable by that user; files are written
+# with mode 0600, as libvirt has swtpm write them (swtpm's default is 0640).
 # PASSFILE empty: a plaintext state. Fails when the state does not open.
 E2E_TPM_SOCK=
 E2E_TPM_PIDFILE=
+e2e_tpm_as_owner() {
+  if [ -n "${E2E_TPM_USER:-}" ]; then
+    (cd "${E2E_TPM_WORK:-$E2E_WORK}" && exec setpriv --reuid="$E2E_TPM_USER" \
+       --regid="$(id -g "$E2E_TPM_USER")" --clear-groups \
+       env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@")
+  else
+    e2e_as_user "$@"
+  fi
+}
 e2e_tpm_start() {
-  local dir=$1 pass=${2:-} key=()
+  local dir=$1 pass=${2:-} key=() w=${E2E_TPM_WORK:-$E2E_WORK}
   [ -f "$dir/tpm2-00.permall" ] || { echo "no state in $dir"; return 1; }
-  [ -n "$pass" ] && key=(--key "pwdfile=$pass,mode=aes-256-cbc")
-  E2E_TPM_PIDFILE=$E2E_RT/e2e-swtpm-$$.pid
-  rm -f "$E2E_WORK/swtpm.log" "$E2E_WORK/tpm.sock" "$E2E_WORK/tpm.sock.ctrl"
-  if e2e_as_user swtpm socket --tpm2 --tpmstate "dir=$dir" \
-       --server "type=unixio,path=$E2E_WORK/tpm.sock" \
-       --ctrl "type=unixio,path=$E2E_WORK/tpm.sock.ctrl" \
+  [ -n "$pass" ] && key=(--key "pwdfd=3,mode=aes-256-cbc")
+  E2E_TPM_PIDFILE=${E2E_TPM_RT:-$E2E_RT}/e2e-swtpm-$$.pid
+  rm -f "$w/swtpm.log" "$w/tpm.sock" "$w/tpm.sock.ctrl"
+  if e2e_tpm_as_owner swtpm socket --tpm2 --tpmstate "dir=$dir,mode=0600" \
+       --server "type=unixio,path=$w/tpm.sock" \
+       --ctrl "type=unixio,path=$w/tpm.sock.ctrl" \
        --flags not-need-init,startup-clear "${key[@]}" \
-       --log "file=$E2E_WORK/swtpm.log,level=0" \
-       --pid "file=$E2E_TPM_PIDFILE" --daemon; then
-    E2E_TPM_SOCK=$E2E_WORK/tpm.sock
+       --log "file=$w/swtpm.log,level=0" \
+       --pid "file=$E2E_TPM_PIDFILE" --daemon 3<"${pass:-/dev/null}"; then
+    E2E_TPM_SOCK=$w/tpm.sock
     return 0
   fi
-  cat "$E2E_WORK/swtpm.log" 2>/dev/null
+  cat "$w/swtpm.log" 2>/dev/null
   E2E_TPM_SOCK=
   return 1
 }
@@ -707,7 +720,9 @@ e2e_tpm_stop() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  [ -n "$pid" ] && e2e_kill_pid "$pid" KILL
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ps -o args= -p "$pid" | e2e_grep_q '^swtpm'; then
+    kill -KILL "$pid" 2>/dev/null
+  fi
   rm -f "$E2E_TPM_PIDFILE"
   E2E_TPM_SOCK=
 }
@@ -754,8 +769,8 @@ e2e_tpm_refuses() {
     echo "the state opened under $2"
     return 1
   fi
-  grep -q 'HMAC\|decrypt\|Could not initialize libtpms' "$E2E_WORK/swtpm.log" || {
-    echo "swtpm failed for another reason:"; cat "$E2E_WORK/swtpm.log"; return 1; }
+  grep -q 'HMAC\|decrypt\|Could not initialize libtpms' "${E2E_TPM_WORK:-$E2E_WORK}/swtpm.log" || {
+    echo "swtpm failed for another reason:"; cat "${E2E_TPM_WORK:-$E2E_WORK}/swtpm.log"; return 1; }
   return 0
 }
 

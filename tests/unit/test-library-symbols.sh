@@ -14,8 +14,11 @@ if [ -f "$lib" ]; then echo "ok 1 - library built"; else echo "not ok 1 - $lib m
 exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ {sub(/@.*/, "", $3); print $3}' | sort -u)
 in_map=$(sed -n 's/^ *\(msvm_[a-z_0-9]*\);$/\1/p' "$map" | sort -u)
 # a declaration: a line that starts with its type and names msvm_X(
-declared=$(grep -ohE '^[^ #/*][^(]*\bmsvm_[a-z0-9_]+ *\(' "${headers[@]}" |
-           sed -E 's/.*\b(msvm_[a-z0-9_]+) *\($/\1/' | sort -u)
+# (and G_DECLARE_*_TYPE(Type, prefix, ...) declares prefix_get_type())
+declared=$( { grep -ohE '^[^ #/*][^(]*\bmsvm_[a-z0-9_]+ *\(' "${headers[@]}" |
+              sed -E 's/.*\b(msvm_[a-z0-9_]+) *\($/\1/'
+            grep -ohE '\bG_DECLARE_[A-Z_]+_TYPE *\( *[A-Za-z0-9_]+ *, *msvm_[a-z0-9_]+' "${headers[@]}" |
+              sed -E 's/.*, *(msvm_[a-z0-9_]+)$/\1_get_type/'; } | sort -u)
 if [ "$exported" = "$in_map" ]; then
   echo "ok 2 - the exported symbols are the version script's"
 else
