@@ -54,7 +54,7 @@ static int
 guardian_list(MsvmCli *cli, MsvmService *svc)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) list = NULL;
+  g_autolist(MsvmGuardianInfo) list = NULL;
   g_autoptr(GString) text = g_string_new(NULL);
   g_autoptr(JsonBuilder) b = json_builder_new();
   g_autoptr(JsonNode) json = NULL;
@@ -65,8 +65,8 @@ guardian_list(MsvmCli *cli, MsvmService *svc)
   if (!msvm_service_guardian_list(svc, &list, &error))
     return msvm_cli_report_error(cli, error);
   json_builder_begin_array(b);
-  for (guint i = 0; i < list->len; i++) {
-    const MsvmGuardianInfo *g = g_ptr_array_index(list, i);
+  for (const GList *l = list; l != NULL; l = l->next) {
+    const MsvmGuardianInfo *g = l->data;
     g_string_append_printf(text, "%s%s\n  signing    SHA-256 %s\n  encryption SHA-256 %s\n",
                            g->name, g->local ? " (this host's own guardian)" : "",
                            g->signing_fingerprint, g->encryption_fingerprint);
@@ -111,9 +111,8 @@ msvm_cmd_guardian(MsvmCli *cli, int argc, char **argv)
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
-  MsvmCallResult result = { 0 };
+  g_autoptr(MsvmCallResult) result = NULL;
   const char *sub;
-  int status;
 
   if (!msvm_cli_parse(cli, &argc, &argv, entries, "show | trust | list | forget",
                       "This host's guardian (what another host trusts to send it a VM's key "
@@ -152,16 +151,14 @@ msvm_cmd_guardian(MsvmCli *cli, int argc, char **argv)
     if (!msvm_cli_read_input(certificate, 64 * 1024, &pem, &error))
       return msvm_cli_report_error(cli, error);
     p = g_bytes_get_data(pem, &len);
-    if (!msvm_service_guardian_trust(svc, name, p, len, force ? MSVM_CALL_FORCE : 0, &result,
-                                     &error))
+    if (!msvm_service_guardian_trust(svc, name, p, len,
+                                     force ? MSVM_CALL_FORCE : MSVM_CALL_NONE, &result, &error))
       return msvm_cli_report_error(cli, error);
   } else if (!msvm_service_guardian_forget(svc, name, &result, &error)) {
     return msvm_cli_report_error(cli, error);
   }
   {
-    MsvmReport report = { .return_value = result.return_value, .message = result.message };
-    status = msvm_cli_report(cli, &report);
+    MsvmReport report = { .return_value = result->return_value, .message = result->message };
+    return msvm_cli_report(cli, &report);
   }
-  msvm_call_result_clear(&result);
-  return status;
 }

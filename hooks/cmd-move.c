@@ -23,14 +23,12 @@
 #define BUNDLE_MAX (256u * 1024u * 1024u)
 
 static int
-report_result(MsvmCli *cli, MsvmCallResult *result)
+report_result(MsvmCli *cli, const MsvmCallResult *result)
 {
   MsvmReport report = { .return_value = result->return_value, .job = result->job,
                         .message = result->message };
-  int status = msvm_cli_report(cli, &report);
 
-  msvm_call_result_clear(result);
-  return status;
+  return msvm_cli_report(cli, &report);
 }
 
 int
@@ -54,7 +52,7 @@ msvm_cmd_export_protector(MsvmCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
   g_autoptr(GBytes) bundle = NULL;
-  MsvmCallResult result = { 0 };
+  g_autoptr(MsvmCallResult) result = NULL;
 
   if (!msvm_cli_parse(cli, &argc, &argv, entries, NULL,
                       "Export the VM's key protector, signed by this host's guardian and "
@@ -77,16 +75,14 @@ msvm_cmd_export_protector(MsvmCli *cli, int argc, char **argv)
   {
     gsize len = 0;
     const void *p = g_bytes_get_data(bundle, &len);
-    if (!msvm_atomic_write(output, p, len, 0600, MSVM_ATOMIC_WRITE_UNIQUE_TEMP, &error)) {
-      msvm_call_result_clear(&result);
+    if (!msvm_atomic_write(output, p, len, 0600, MSVM_ATOMIC_WRITE_UNIQUE_TEMP, &error))
       return msvm_cli_report_error(cli, error);
-    }
   }
   {
-    g_autofree char *old = result.message;
-    result.message = g_strdup_printf("%s: %s", output, old ? old : "");
+    g_autofree char *old = result->message;
+    result->message = g_strdup_printf("%s: %s", output, old ? old : "");
   }
-  return report_result(cli, &result);
+  return report_result(cli, result);
 }
 
 int
@@ -104,7 +100,7 @@ msvm_cmd_import_protector(MsvmCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
   g_autoptr(GBytes) bundle = NULL;
-  MsvmCallResult result = { 0 };
+  g_autoptr(MsvmCallResult) result = NULL;
   const guint8 *p;
   gsize len = 0;
 
@@ -122,10 +118,10 @@ msvm_cmd_import_protector(MsvmCli *cli, int argc, char **argv)
   svc = msvm_cli_open_service(cli, &error);
   p = g_bytes_get_data(bundle, &len);
   if (svc == NULL ||
-      !msvm_service_import_protector(svc, p, len, force ? MSVM_CALL_FORCE : 0, &result,
-                                     &error))
+      !msvm_service_import_protector(svc, p, len, force ? MSVM_CALL_FORCE : MSVM_CALL_NONE,
+                                     &result, &error))
     return msvm_cli_report_error(cli, error);
-  return report_result(cli, &result);
+  return report_result(cli, result);
 }
 
 int
@@ -138,7 +134,7 @@ msvm_cmd_forget(MsvmCli *cli, int argc, char **argv)
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
-  MsvmCallResult result = { 0 };
+  g_autoptr(MsvmCallResult) result = NULL;
 
   if (!msvm_cli_parse(cli, &argc, &argv, entries, NULL,
                       "After a VM left this host (virsh migrate --undefinesource): undefine "
@@ -151,5 +147,5 @@ msvm_cmd_forget(MsvmCli *cli, int argc, char **argv)
   svc = msvm_cli_open_service(cli, &error);
   if (svc == NULL || !msvm_service_forget(svc, domain, &result, &error))
     return msvm_cli_report_error(cli, error);
-  return report_result(cli, &result);
+  return report_result(cli, result);
 }

@@ -60,18 +60,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 
 /* --- guardians ------------------------------------------------------------------ */
 
-MSVM_PUBLIC void
-msvm_guardian_info_free(MsvmGuardianInfo *info)
-{
-  if (info == NULL)
-    return;
-  g_free(info->name);
-  g_free(info->signing_fingerprint);
-  g_free(info->encryption_fingerprint);
-  g_free(info->subject);
-  g_free(info);
-}
-
 static MsvmGuardianInfo *
 info_of(const MsvmGuardianPeer *p)
 {
@@ -85,20 +73,40 @@ info_of(const MsvmGuardianPeer *p)
   return i;
 }
 
-static void
-result_set(MsvmCallResult *r, char *message)
+/* A success's answer: 0 and a note. */
+static MsvmCallResult *
+result_new(char *message)
 {
-  memset(r, 0, sizeof(*r));
+  MsvmCallResult *r = g_new0(MsvmCallResult, 1);
+
   r->return_value = MSVM_RC_COMPLETED;
   r->message = message;
+  return r;
 }
 
+/**
+ * msvm_service_guardian_show:
+ * @service: a service
+ * @ret_certificates: (out) (transfer full): the signing and the encryption
+ *   certificate, one PEM text: what a peer trusts
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * This store's guardian (Export-HgsGuardian).  It is created on first use:
+ * an EC P-256 signing and an EC P-256 encryption key pair with self-signed
+ * certificates, in the store's owner-only `guardian/` folder.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_guardian_show(MsvmService *svc, char **ret_certificates, GError **error)
 {
-  g_autoptr(MsvmGuardian) g = msvm_guardian_open(svc->store_root, error);
+  g_autoptr(MsvmGuardian) g = NULL;
   char *pem;
 
+  g_return_val_if_fail(ret_certificates != NULL, FALSE);
+  if (!msvm_service_check_open(svc, error))
+    return FALSE;
+  g = msvm_guardian_open(svc->store_root, error);
   if (g == NULL)
     return FALSE;
   pem = msvm_guardian_certificates_pem(g);
@@ -110,15 +118,38 @@ msvm_service_guardian_show(MsvmService *svc, char **ret_certificates, GError **e
   return TRUE;
 }
 
+/**
+ * msvm_service_guardian_trust:
+ * @service: a service
+ * @name: the name the peer is known by here: 1-64 of `[A-Za-z0-9._-]`, not
+ *   starting with `.` or `-`, not "local"
+ * @certificates: (array length=certificates_len): what the peer's
+ *   msvm_service_guardian_show() gave (PEM text)
+ * @certificates_len: its length in bytes
+ * @flags: %MSVM_CALL_FORCE: replace the certificates of a peer already
+ *   trusted under @name
+ * @ret_result: (out) (transfer full): 0 and a note naming the certificates'
+ *   SHA-256 fingerprints
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Trusts a peer guardian (Import-HgsGuardian): bundles it signs import
+ * here, bundles for it can be exported.  The same name with other
+ * certificates: 32775 unless @flags has %MSVM_CALL_FORCE; the same
+ * certificates again: 0, nothing changes; a bad name or certificate text:
+ * 32773; a read-only connection: 32769.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_guardian_trust(MsvmService *svc, const char *name, const guint8 *certificates,
-                            gsize certificates_len, guint flags, MsvmCallResult *ret_result,
-                            GError **error)
+                            gsize certificates_len, MsvmCallFlags flags,
+                            MsvmCallResult **ret_result, GError **error)
 {
   g_autoptr(MsvmGuardian) g = NULL;
   g_autoptr(MsvmGuardianPeer) peer = NULL;
   gboolean changed = FALSE;
 
+  g_return_val_if_fail(ret_result != NULL, FALSE);
   if (!msvm_service_check_writable(svc, error) || !msvm_guardian_check_name(name, error))
     return FALSE;
   g = msvm_guardian_open(svc->store_root, error);
@@ -126,44 +157,74 @@ msvm_service_guardian_trust(MsvmService *svc, const char *name, const guint8 *ce
       !msvm_guardian_trust(g, name, certificates, certificates_len,
                            (flags & MSVM_CALL_FORCE) != 0, &changed, &peer, error))
     return FALSE;
-  result_set(ret_result,
-             g_strdup_printf(changed ? "guardian '%s' is trusted: signing certificate SHA-256 "
-                                       "%s, encryption certificate SHA-256 %s"
-                                     : "guardian '%s' was already trusted with these "
-                                       "certificates (signing SHA-256 %s, encryption SHA-256 "
-                                       "%s); nothing changed",
-                             name, peer->signing_fingerprint, peer->encryption_fingerprint));
+  *ret_result = result_new(
+    g_strdup_printf(changed ? "guardian '%s' is trusted: signing certificate SHA-256 %s, "
+                              "encryption certificate SHA-256 %s"
+                            : "guardian '%s' was already trusted with these certificates "
+                              "(signing SHA-256 %s, encryption SHA-256 %s); nothing changed",
+                    name, peer->signing_fingerprint, peer->encryption_fingerprint));
   return TRUE;
 }
 
+/**
+ * msvm_service_guardian_list:
+ * @service: a service
+ * @ret_guardians: (out) (transfer full) (element-type MsvmGuardianInfo):
+ *   this store's guardian (name "local"), then the trusted ones by name
+ *   (free with `g_list_free_full(list, (GDestroyNotify)msvm_guardian_info_free)`,
+ *   or hold in a `g_autolist(MsvmGuardianInfo)`)
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Lists the guardians with their certificates' SHA-256 fingerprints
+ * (Get-HgsGuardian).  This store's guardian is created on first use.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
-msvm_service_guardian_list(MsvmService *svc, GPtrArray **ret_guardians, GError **error)
+msvm_service_guardian_list(MsvmService *svc, GList **ret_guardians, GError **error)
 {
-  g_autoptr(MsvmGuardian) g = msvm_guardian_open(svc->store_root, error);
+  g_autoptr(MsvmGuardian) g = NULL;
   g_autoptr(GPtrArray) peers = NULL;
-  GPtrArray *out;
+  GList *out = NULL;
 
+  g_return_val_if_fail(ret_guardians != NULL, FALSE);
+  if (!msvm_service_check_open(svc, error))
+    return FALSE;
+  g = msvm_guardian_open(svc->store_root, error);
   if (g == NULL || !msvm_guardian_list(g, &peers, error))
     return FALSE;
-  out = g_ptr_array_new_with_free_func((GDestroyNotify)msvm_guardian_info_free);
-  for (guint i = 0; i < peers->len; i++)
-    g_ptr_array_add(out, info_of(g_ptr_array_index(peers, i)));
+  for (guint i = peers->len; i > 0; i--)
+    out = g_list_prepend(out, info_of(g_ptr_array_index(peers, i - 1)));
   *ret_guardians = out;
   return TRUE;
 }
 
+/**
+ * msvm_service_guardian_forget:
+ * @service: a service
+ * @name: a trusted guardian's name
+ * @ret_result: (out) (transfer full): 0 and a note
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Stops trusting the guardian @name (Remove-HgsGuardian): its bundles no
+ * longer import, none is exported for it.  Unknown: 32777; "local" or a
+ * bad name: 32773; a read-only connection: 32769.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
-msvm_service_guardian_forget(MsvmService *svc, const char *name, MsvmCallResult *ret_result,
+msvm_service_guardian_forget(MsvmService *svc, const char *name, MsvmCallResult **ret_result,
                              GError **error)
 {
   g_autoptr(MsvmGuardian) g = NULL;
 
+  g_return_val_if_fail(ret_result != NULL, FALSE);
   if (!msvm_service_check_writable(svc, error) || !msvm_guardian_check_name(name, error))
     return FALSE;
   g = msvm_guardian_open(svc->store_root, error);
   if (g == NULL || !msvm_guardian_forget(g, name, error))
     return FALSE;
-  result_set(ret_result, g_strdup_printf("guardian '%s' is no longer trusted", name));
+  *ret_result = result_new(g_strdup_printf("guardian '%s' is no longer trusted", name));
   return TRUE;
 }
 
@@ -292,10 +353,31 @@ export_checks_with_state(virDomainPtr dom, const char *name, const MsvmStore *st
   return TRUE;
 }
 
+/**
+ * msvm_service_export_protector:
+ * @service: a service
+ * @domain: the VM's name or UUID
+ * @guardian: the guardian the bundle is for: a trusted name, or
+ *   %MSVM_SECURITY_GUARDIAN_LOCAL (a backup this store imports again)
+ * @flags: %MSVM_EXPORT_WITH_STATE: the definition and the vTPM state too
+ * @ret_bundle: (out) (transfer full): the bundle, DER (CMS
+ *   AuthEnvelopedData); the caller writes it to a file of its own
+ * @ret_result: (out) (transfer full): 0 and a note naming what is inside
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * The VM's key protector for @guardian (Grant-HgsKeyProtectorAccess): its
+ * seed and every generation still needed with its halves and secret UUID,
+ * the recorded settings and the shielding stash, signed by this guardian
+ * (CMS SignedData) and encrypted for @guardian (AES-256-GCM).  Nothing on
+ * this host changes.  No protector or an unfinished change: 32775;
+ * unknown guardian or VM: 32777.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_export_protector(MsvmService *svc, const char *domain, const char *guardian,
-                              guint flags, GBytes **ret_bundle, MsvmCallResult *ret_result,
-                              GError **error)
+                              MsvmExportFlags flags, GBytes **ret_bundle,
+                              MsvmCallResult **ret_result, GError **error)
 {
   gboolean with_state = (flags & MSVM_EXPORT_WITH_STATE) != 0;
   g_autoptr(virDomain) dom = NULL;
@@ -312,7 +394,9 @@ msvm_service_export_protector(MsvmService *svc, const char *domain, const char *
   int lock = -1;
   gboolean ok = FALSE;
 
-  if (!check_guardian_name(guardian, error))
+  g_return_val_if_fail(ret_bundle != NULL, FALSE);
+  g_return_val_if_fail(ret_result != NULL, FALSE);
+  if (!msvm_service_check_open(svc, error) || !check_guardian_name(guardian, error))
     goto out;
   if (domain == NULL || *domain == '\0') {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER, "no VM named");
@@ -400,12 +484,10 @@ msvm_service_export_protector(MsvmService *svc, const char *domain, const char *
   if (g == NULL || !msvm_bundle_seal(b, g, guardian, &sealed, error))
     goto out;
   *ret_bundle = sealed;
-  result_set(ret_result,
-             g_strdup_printf("VM %s: key protector (%u generation%s) exported for guardian "
-                             "'%s'%s",
-                             name, needed->len, needed->len == 1 ? "" : "s", guardian,
-                             with_state
-                               ? (b->state_files->len > 0
+  *ret_result = result_new(
+    g_strdup_printf("VM %s: key protector (%u generation%s) exported for guardian '%s'%s", name,
+                    needed->len, needed->len == 1 ? "" : "s", guardian,
+                    with_state ? (b->state_files->len > 0
                                     ? ", with its definition and vTPM state"
                                     : ", with its definition (it has no vTPM state yet)")
                                : ""));
@@ -714,9 +796,34 @@ import_checks(MsvmService *svc, const MsvmBundle *b, const MsvmStore *old, gbool
   return TRUE;
 }
 
+/**
+ * msvm_service_import_protector:
+ * @service: a service
+ * @bundle: (array length=bundle_len): what msvm_service_export_protector()
+ *   gave on the other host
+ * @bundle_len: its length in bytes
+ * @flags: %MSVM_CALL_FORCE: replace an entry this store holds for the VM
+ *   under another seed
+ * @ret_result: (out) (transfer full): 0 and a note naming what was
+ *   imported, defined and placed
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * Imports a bundle addressed to this guardian (another guardian's: 32769)
+ * and signed by a trusted guardian or this one (unknown signer: 32769; any
+ * altered byte: 32773).  Writes the VM's store entry and defines each
+ * generation's libvirt secret with the same UUID and value; with a state
+ * inside, places the vTPM state directory (owner: the daemon's swtpm user)
+ * and defines the domain.  An entry under another seed: 32775 unless
+ * @flags has %MSVM_CALL_FORCE; with a state, a domain with the VM's UUID
+ * or a state directory already here: 32775; a read-only connection: 32769.
+ * A failure leaves nothing behind: no store entry, no secret, no state
+ * directory.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
 msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bundle_len,
-                              guint flags, MsvmCallResult *ret_result, GError **error)
+                              MsvmCallFlags flags, MsvmCallResult **ret_result, GError **error)
 {
   gboolean force = (flags & MSVM_CALL_FORCE) != 0;
   g_autoptr(MsvmGuardian) g = NULL;
@@ -737,6 +844,7 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   MsvmStore *s;
   int lock = -1;
 
+  g_return_val_if_fail(ret_result != NULL, FALSE);
   if (!msvm_service_check_writable(svc, error))
     goto out;
   g = msvm_guardian_open(svc->store_root, error);
@@ -834,13 +942,13 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
       ? g_strdup_printf("; %u secret%s of the entry this one replaced undefined", retired->len,
                         retired->len == 1 ? "" : "s")
       : g_strdup("");
-    result_set(ret_result,
-               g_strdup_printf("VM %s: key protector from guardian '%s' (exported on %s) "
-                               "imported: %u generation%s, %u secret%s defined%s%s",
-                               u, b->signer, b->source_host && *b->source_host
-                                               ? b->source_host : "an unnamed host",
-                               s->generations->len, s->generations->len == 1 ? "" : "s",
-                               defined->len, defined->len == 1 ? "" : "s", extra, ret));
+    *ret_result = result_new(
+      g_strdup_printf("VM %s: key protector from guardian '%s' (exported on %s) imported: %u "
+                      "generation%s, %u secret%s defined%s%s",
+                      u, b->signer,
+                      b->source_host && *b->source_host ? b->source_host : "an unnamed host",
+                      s->generations->len, s->generations->len == 1 ? "" : "s", defined->len,
+                      defined->len == 1 ? "" : "s", extra, ret));
   }
   ok = TRUE;
   goto out;
@@ -880,8 +988,24 @@ out:
 
 /* --- forget ------------------------------------------------------------------------- */
 
+/**
+ * msvm_service_forget:
+ * @service: a service
+ * @domain_uuid: the UUID of the VM that left this host
+ * @ret_result: (out) (transfer full): 0 and a note naming how many secrets
+ *   were undefined
+ * @error: return location for a #MSVM_ERROR error
+ *
+ * After the VM left this host (virsh migrate --undefinesource, or undefine
+ * after a cold move): undefines its secrets and removes its store entry.
+ * Refused while a domain with that UUID is defined here, or while any
+ * domain names one of its secrets (32775); a name instead of a UUID: 32773;
+ * no entry: 32777; a read-only connection: 32769.
+ *
+ * Returns: (skip): %TRUE on success, %FALSE with @error set
+ */
 MSVM_PUBLIC gboolean
-msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult *ret_result,
+msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult **ret_result,
                     GError **error)
 {
   g_autoptr(MsvmStore) store = NULL;
@@ -894,6 +1018,7 @@ msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult *r
   int lock = -1;
   gboolean ok = FALSE;
 
+  g_return_val_if_fail(ret_result != NULL, FALSE);
   if (!msvm_service_check_writable(svc, error))
     goto out;
   if (domain_uuid == NULL || !msvm_uuid_parse(domain_uuid, uuid)) {
@@ -974,9 +1099,9 @@ msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult *r
   }
   if (!msvm_fsync_dir(svc->store_root, error))
     goto out;
-  result_set(ret_result,
-             g_strdup_printf("VM %s: %u secret%s undefined and its store entry removed", u,
-                             undefined, undefined == 1 ? "" : "s"));
+  *ret_result = result_new(g_strdup_printf("VM %s: %u secret%s undefined and its store entry "
+                                           "removed",
+                                           u, undefined, undefined == 1 ? "" : "s"));
   ok = TRUE;
 out:
   if (lock >= 0)

@@ -216,86 +216,78 @@ MSVM_PUBLIC gboolean msvm_service_list_jobs(MsvmService *service, GList **ret_jo
                                             GError **error);
 
 /* --- guardians and moving VMs between hosts (DESIGN.md section 10) ------- */
+/* (defined in msvm-move.c and msvm-types.c, annotations there) */
 
-/* The guardian name that stands for this store's own guardian (the target
- * of a backup: an export this host can import again). */
+/**
+ * MSVM_SECURITY_GUARDIAN_LOCAL:
+ *
+ * The guardian name that stands for this store's own guardian: the target
+ * of a backup, an export this host can import again.
+ */
 #define MSVM_SECURITY_GUARDIAN_LOCAL "local"
 
+/**
+ * MsvmGuardianInfo:
+ * @name: a trusted guardian's name, or "local" for this store's own
+ * @local: %TRUE for this store's own guardian
+ * @signing_fingerprint: SHA-256 of the signing certificate's DER,
+ *   `AB:CD:...`
+ * @encryption_fingerprint: SHA-256 of the encryption certificate's DER
+ * @subject: the signing certificate's subject
+ *
+ * A guardian msvm_service_guardian_list() names: this one or a trusted
+ * peer.
+ */
 typedef struct {
-  char *name;                   /* a trusted guardian's name, or "local" */
-  gboolean local;               /* this store's own guardian */
-  char *signing_fingerprint;    /* SHA-256 of the certificate's DER, AB:CD:... */
+  char *name;
+  gboolean local;
+  char *signing_fingerprint;
   char *encryption_fingerprint;
-  char *subject;                /* the signing certificate's subject */
+  char *subject;
 } MsvmGuardianInfo;
 
+#define MSVM_TYPE_GUARDIAN_INFO (msvm_guardian_info_get_type())
+MSVM_PUBLIC GType msvm_guardian_info_get_type(void) G_GNUC_CONST;
+MSVM_PUBLIC MsvmGuardianInfo *msvm_guardian_info_copy(const MsvmGuardianInfo *info);
 MSVM_PUBLIC void msvm_guardian_info_free(MsvmGuardianInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmGuardianInfo, msvm_guardian_info_free)
 
-/* This store's guardian (created on first use: an EC P-256 signing and an
- * EC P-256 encryption key pair with self-signed certificates, in the
- * store's root-only guardian/ folder): both certificates as one PEM text,
- * what a peer trusts (Export-HgsGuardian). */
-MSVM_PUBLIC gboolean msvm_service_guardian_show(MsvmService *service, char **ret_certificates,
-                                                GError **error);
-
-/* Trust a peer guardian: @certificates is what its guardian_show gave.
- * The same name with other certificates: 32775 unless @flags has
- * MSVM_CALL_FORCE; the same certificates again: 0, nothing changes; a bad
- * name (1-64 of [A-Za-z0-9._-], not "local") or bundle: 32773
- * (Import-HgsGuardian). */
-MSVM_PUBLIC gboolean msvm_service_guardian_trust(MsvmService *service, const char *name,
-                                                 const guint8 *certificates,
-                                                 gsize certificates_len, guint flags,
-                                                 MsvmCallResult *ret_result, GError **error);
-
-/* This guardian, then the trusted ones by name (MsvmGuardianInfo*). */
-MSVM_PUBLIC gboolean msvm_service_guardian_list(MsvmService *service, GPtrArray **ret_guardians,
-                                                GError **error);
-
-/* Stop trusting @name (unknown: 32777). */
-MSVM_PUBLIC gboolean msvm_service_guardian_forget(MsvmService *service, const char *name,
-                                                  MsvmCallResult *ret_result, GError **error);
-
+/**
+ * MsvmExportFlags:
+ * @MSVM_EXPORT_NONE: the key protector only (a live migration).
+ * @MSVM_EXPORT_WITH_STATE: also the persistent definition and the vTPM
+ *   state files as they are on disk (still encrypted): a cold move or a
+ *   backup.  Needs the VM stopped, no managed-save image and no change
+ *   unfinished, else 32775.
+ *
+ * What msvm_service_export_protector() puts in the bundle.
+ */
 typedef enum {
   MSVM_EXPORT_NONE = 0,
-  /* also the persistent definition and the vTPM state files as they are
-   * on disk (still encrypted): a cold move or a backup.  Needs the VM
-   * stopped, no managed-save image and no change unfinished, else 32775. */
   MSVM_EXPORT_WITH_STATE = 1 << 0,
 } MsvmExportFlags;
 
-/* The VM's key protector for the guardian @guardian (a trusted name, or
- * "local"): its seed and every generation still needed with its halves and
- * secret UUID, the recorded settings and the shielding stash, signed by
- * this guardian (CMS SignedData) and encrypted for @guardian (CMS
- * AuthEnvelopedData, AES-256-GCM), DER in *@ret_bundle
- * (Grant-HgsKeyProtectorAccess).  Nothing on this host changes.  No
- * protector: 32775; unknown guardian: 32777. */
+#define MSVM_TYPE_EXPORT_FLAGS (msvm_export_flags_get_type())
+MSVM_PUBLIC GType msvm_export_flags_get_type(void) G_GNUC_CONST;
+
+MSVM_PUBLIC gboolean msvm_service_guardian_show(MsvmService *service, char **ret_certificates,
+                                                GError **error);
+MSVM_PUBLIC gboolean msvm_service_guardian_trust(MsvmService *service, const char *name,
+                                                 const guint8 *certificates,
+                                                 gsize certificates_len, MsvmCallFlags flags,
+                                                 MsvmCallResult **ret_result, GError **error);
+MSVM_PUBLIC gboolean msvm_service_guardian_list(MsvmService *service, GList **ret_guardians,
+                                                GError **error);
+MSVM_PUBLIC gboolean msvm_service_guardian_forget(MsvmService *service, const char *name,
+                                                  MsvmCallResult **ret_result, GError **error);
 MSVM_PUBLIC gboolean msvm_service_export_protector(MsvmService *service, const char *domain,
-                                                   const char *guardian, guint flags,
+                                                   const char *guardian, MsvmExportFlags flags,
                                                    GBytes **ret_bundle,
-                                                   MsvmCallResult *ret_result, GError **error);
-
-/* Import a bundle addressed to this guardian (another guardian's: 32769)
- * and signed by a trusted guardian or this one (unknown signer: 32769; any
- * altered byte: 32773).  Writes the VM's store entry and defines each
- * generation's libvirt secret with the same UUID and value; with a state
- * inside, places the vTPM state directory (owner: the daemon's swtpm user)
- * and defines the domain.  An entry this store holds under another seed:
- * 32775 unless @flags has MSVM_CALL_FORCE; with a state, a domain with the
- * VM's UUID already defined here: 32775.  A failure leaves nothing behind:
- * no store entry, no secret, no state directory. */
+                                                   MsvmCallResult **ret_result, GError **error);
 MSVM_PUBLIC gboolean msvm_service_import_protector(MsvmService *service, const guint8 *bundle,
-                                                   gsize bundle_len, guint flags,
-                                                   MsvmCallResult *ret_result, GError **error);
-
-/* After the VM left this host (virsh migrate --undefinesource, or undefine
- * after a cold move): undefine its secrets and remove its store entry.
- * @domain_uuid is the VM's UUID; refused while a domain with that UUID is
- * defined here, or while any domain names one of its secrets (32775); no
- * entry: 32777. */
+                                                   gsize bundle_len, MsvmCallFlags flags,
+                                                   MsvmCallResult **ret_result, GError **error);
 MSVM_PUBLIC gboolean msvm_service_forget(MsvmService *service, const char *domain_uuid,
-                                         MsvmCallResult *ret_result, GError **error);
+                                         MsvmCallResult **ret_result, GError **error);
 
 G_END_DECLS

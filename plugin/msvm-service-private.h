@@ -21,6 +21,10 @@ struct _MsvmService {
   char *store_root;
 };
 
+/* Every method first: a service that is not connected (closed, or not
+ * made by msvm_service_open) answers 32777. */
+gboolean msvm_service_check_open(MsvmService *svc, GError **error);
+
 /* A change needs a read-write connection: FALSE with 32769 otherwise. */
 gboolean msvm_service_check_writable(MsvmService *svc, GError **error);
 

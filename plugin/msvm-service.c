@@ -142,9 +142,8 @@ msvm_service_open_read_only(const char *uri, GError **error)
   return service_open(uri, TRUE, error);
 }
 
-/* Every method first: a service that is not connected answers 32777. */
-static gboolean
-check_open(MsvmService *svc, GError **error)
+gboolean
+msvm_service_check_open(MsvmService *svc, GError **error)
 {
   if (svc != NULL && svc->conn != NULL && svc->store_root != NULL)
     return TRUE;
@@ -160,7 +159,7 @@ check_open(MsvmService *svc, GError **error)
 gboolean
 msvm_service_check_writable(MsvmService *svc, GError **error)
 {
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (!svc->read_only)
     return TRUE;
@@ -1141,7 +1140,7 @@ msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
   gboolean ok = FALSE;
 
   g_return_val_if_fail(ret_key_protector != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (!parse_settings(settings_data, settings_len, &settings, error))
     return FALSE;
@@ -1187,7 +1186,7 @@ msvm_service_get_security_settings(MsvmService *svc, const char *domain,
   gboolean ok = FALSE;
 
   g_return_val_if_fail(ret_text != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) &&
       (xml = msvm_virt_inactive_xml(ctx.dom, FALSE, error)) != NULL &&
@@ -1324,7 +1323,7 @@ msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **re
   g_autofree char *vm = NULL;
 
   g_return_val_if_fail(ret_job != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (id == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
@@ -1366,7 +1365,7 @@ msvm_service_list_jobs(MsvmService *svc, GList **ret_jobs, GError **error)
   GList *out = NULL;
 
   g_return_val_if_fail(ret_jobs != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (!msvm_store_list_jobs(svc->store_root, &jobs, &vms, error))
     return FALSE;
