@@ -76,5 +76,9 @@ int msvm_cmd_recover(MsvmCli *cli, int argc, char **argv);
 int msvm_cmd_job(MsvmCli *cli, int argc, char **argv);
 int msvm_cmd_translate(MsvmCli *cli, int argc, char **argv);
 int msvm_cmd_rekey(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_guardian(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_export_protector(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_import_protector(MsvmCli *cli, int argc, char **argv);
+int msvm_cmd_forget(MsvmCli *cli, int argc, char **argv);
 
 G_END_DECLS

@@ -37,6 +37,10 @@ static const MsvmCommand commands[] = {
   { "job", msvm_cmd_job, "show ID | wait ID [--timeout S] | list: CIM_ConcreteJob of deferred changes" },
   { "translate", msvm_cmd_translate, "offline: print the domain XML with the settings applied" },
   { "rekey", msvm_cmd_rekey, "offline: re-key a swtpm TPM 2.0 state directory" },
+  { "guardian", msvm_cmd_guardian, "show [--output F] | trust --name N --certificate F [--force] | list | forget --name N" },
+  { "export-protector", msvm_cmd_export_protector, "a VM's key protector for a trusted guardian (--with-state: and its vTPM state)" },
+  { "import-protector", msvm_cmd_import_protector, "import a key protector exported for this host's guardian" },
+  { "forget", msvm_cmd_forget, "after a VM left: undefine its secrets, remove its store entry" },
   { NULL, NULL, NULL }
 };
 

@@ -215,4 +215,79 @@ MSVM_PUBLIC gboolean msvm_service_get_job(MsvmService *service, const char *id_o
 MSVM_PUBLIC gboolean msvm_service_list_jobs(MsvmService *service, GList **ret_jobs,
                                             GError **error);
 
+/* --- guardians and moving VMs between hosts (DESIGN.md section 10) ------- */
+/* (defined in msvm-move.c and msvm-types.c, annotations there) */
+
+/**
+ * MSVM_SECURITY_GUARDIAN_LOCAL:
+ *
+ * The guardian name that stands for this store's own guardian: the target
+ * of a backup, an export this host can import again.
+ */
+#define MSVM_SECURITY_GUARDIAN_LOCAL "local"
+
+/**
+ * MsvmGuardianInfo:
+ * @name: a trusted guardian's name, or "local" for this store's own
+ * @local: %TRUE for this store's own guardian
+ * @signing_fingerprint: SHA-256 of the signing certificate's DER,
+ *   `AB:CD:...`
+ * @encryption_fingerprint: SHA-256 of the encryption certificate's DER
+ * @subject: the signing certificate's subject
+ *
+ * A guardian msvm_service_guardian_list() names: this one or a trusted
+ * peer.
+ */
+typedef struct {
+  char *name;
+  gboolean local;
+  char *signing_fingerprint;
+  char *encryption_fingerprint;
+  char *subject;
+} MsvmGuardianInfo;
+
+#define MSVM_TYPE_GUARDIAN_INFO (msvm_guardian_info_get_type())
+MSVM_PUBLIC GType msvm_guardian_info_get_type(void) G_GNUC_CONST;
+MSVM_PUBLIC MsvmGuardianInfo *msvm_guardian_info_copy(const MsvmGuardianInfo *info);
+MSVM_PUBLIC void msvm_guardian_info_free(MsvmGuardianInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmGuardianInfo, msvm_guardian_info_free)
+
+/**
+ * MsvmExportFlags:
+ * @MSVM_EXPORT_NONE: the key protector only (a live migration).
+ * @MSVM_EXPORT_WITH_STATE: also the persistent definition and the vTPM
+ *   state files as they are on disk (still encrypted): a cold move or a
+ *   backup.  Needs the VM stopped, no managed-save image and no change
+ *   unfinished, else 32775.
+ *
+ * What msvm_service_export_protector() puts in the bundle.
+ */
+typedef enum {
+  MSVM_EXPORT_NONE = 0,
+  MSVM_EXPORT_WITH_STATE = 1 << 0,
+} MsvmExportFlags;
+
+#define MSVM_TYPE_EXPORT_FLAGS (msvm_export_flags_get_type())
+MSVM_PUBLIC GType msvm_export_flags_get_type(void) G_GNUC_CONST;
+
+MSVM_PUBLIC gboolean msvm_service_guardian_show(MsvmService *service, char **ret_certificates,
+                                                GError **error);
+MSVM_PUBLIC gboolean msvm_service_guardian_trust(MsvmService *service, const char *name,
+                                                 const guint8 *certificates,
+                                                 gsize certificates_len, MsvmCallFlags flags,
+                                                 MsvmCallResult **ret_result, GError **error);
+MSVM_PUBLIC gboolean msvm_service_guardian_list(MsvmService *service, GList **ret_guardians,
+                                                GError **error);
+MSVM_PUBLIC gboolean msvm_service_guardian_forget(MsvmService *service, const char *name,
+                                                  MsvmCallResult **ret_result, GError **error);
+MSVM_PUBLIC gboolean msvm_service_export_protector(MsvmService *service, const char *domain,
+                                                   const char *guardian, MsvmExportFlags flags,
+                                                   GBytes **ret_bundle,
+                                                   MsvmCallResult **ret_result, GError **error);
+MSVM_PUBLIC gboolean msvm_service_import_protector(MsvmService *service, const guint8 *bundle,
+                                                   gsize bundle_len, MsvmCallFlags flags,
+                                                   MsvmCallResult **ret_result, GError **error);
+MSVM_PUBLIC gboolean msvm_service_forget(MsvmService *service, const char *domain_uuid,
+                                         MsvmCallResult **ret_result, GError **error);
+
 G_END_DECLS

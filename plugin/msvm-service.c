@@ -37,19 +37,12 @@
 #include "msvm-instance.h"
 #include "msvm-kdf.h"
 #include "msvm-rekey.h"
+#include "msvm-service-private.h"
 #include "msvm-settings.h"
 #include "msvm-store.h"
 #include "msvm-virt.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
-
-struct _MsvmService {
-  GObject parent_instance;
-  virConnectPtr conn;     /* NULL once closed (or made by g_object_new) */
-  gboolean system;
-  gboolean read_only;     /* a read-only libvirt connection: changes answer 32769 */
-  char *store_root;
-};
 
 typedef enum {
   OP_SET_SECURITY_POLICY,
@@ -149,9 +142,8 @@ msvm_service_open_read_only(const char *uri, GError **error)
   return service_open(uri, TRUE, error);
 }
 
-/* Every method first: a service that is not connected answers 32777. */
-static gboolean
-check_open(MsvmService *svc, GError **error)
+gboolean
+msvm_service_check_open(MsvmService *svc, GError **error)
 {
   if (svc != NULL && svc->conn != NULL && svc->store_root != NULL)
     return TRUE;
@@ -164,10 +156,10 @@ check_open(MsvmService *svc, GError **error)
 
 /* A change needs a read-write connection: refuse before anything is read,
  * locked or created. */
-static gboolean
-check_writable(MsvmService *svc, GError **error)
+gboolean
+msvm_service_check_writable(MsvmService *svc, GError **error)
 {
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (!svc->read_only)
     return TRUE;
@@ -305,7 +297,7 @@ state_dir_exists(const VmCtx *ctx)
 static char *
 usage_name(const VmCtx *ctx, guint number)
 {
-  return g_strdup_printf("msvm-security/%s/%u", ctx->uuid_str, number);
+  return msvm_store_secret_usage(ctx->uuid, number);
 }
 
 static gboolean
@@ -858,7 +850,7 @@ change(MsvmService *svc, MsvmOp op, const guint8 *settings_data, gsize settings_
   gboolean ok = FALSE, did = FALSE;
 
   g_return_val_if_fail(ret_result != NULL, FALSE);
-  if (!check_writable(svc, error))
+  if (!msvm_service_check_writable(svc, error))
     return FALSE;
 
   if (!parse_settings(settings_data, settings_len, &settings, error))
@@ -1148,7 +1140,7 @@ msvm_service_get_key_protector(MsvmService *svc, const guint8 *settings_data,
   gboolean ok = FALSE;
 
   g_return_val_if_fail(ret_key_protector != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (!parse_settings(settings_data, settings_len, &settings, error))
     return FALSE;
@@ -1194,7 +1186,7 @@ msvm_service_get_security_settings(MsvmService *svc, const char *domain,
   gboolean ok = FALSE;
 
   g_return_val_if_fail(ret_text != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) &&
       (xml = msvm_virt_inactive_xml(ctx.dom, FALSE, error)) != NULL &&
@@ -1231,7 +1223,7 @@ msvm_service_recover(MsvmService *svc, const char *domain, MsvmCallResult **ret_
   gboolean ok = FALSE, did = FALSE;
 
   g_return_val_if_fail(ret_result != NULL, FALSE);
-  if (!check_writable(svc, error))
+  if (!msvm_service_check_writable(svc, error))
     return FALSE;
   if (vm_ctx_find(svc, NULL, domain, &ctx, error) && vm_ctx_peek(&ctx, error)) {
     g_autofree char *vm_dir = g_build_filename(svc->store_root, ctx.uuid_str, NULL);
@@ -1331,7 +1323,7 @@ msvm_service_get_job(MsvmService *svc, const char *id_or_reference, MsvmJob **re
   g_autofree char *vm = NULL;
 
   g_return_val_if_fail(ret_job != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (id == NULL) {
     g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
@@ -1373,7 +1365,7 @@ msvm_service_list_jobs(MsvmService *svc, GList **ret_jobs, GError **error)
   GList *out = NULL;
 
   g_return_val_if_fail(ret_jobs != NULL, FALSE);
-  if (!check_open(svc, error))
+  if (!msvm_service_check_open(svc, error))
     return FALSE;
   if (!msvm_store_list_jobs(svc->store_root, &jobs, &vms, error))
     return FALSE;

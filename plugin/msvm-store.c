@@ -100,6 +100,19 @@ store_new(const char *dir, const guint8 uuid[16])
   return store;
 }
 
+MsvmStore *
+msvm_store_new(const char *dir, const guint8 uuid[16])
+{
+  return store_new(dir, uuid);
+}
+
+char *
+msvm_store_secret_usage(const guint8 uuid[16], guint number)
+{
+  g_autofree char *u = msvm_uuid_to_string(uuid);
+  return g_strdup_printf("msvm-security/%s/%u", u, number);
+}
+
 /* --- paths ----------------------------------------------------------------- */
 
 char *
@@ -190,17 +203,11 @@ ensure_root(const char *root, GError **error)
 }
 
 int
-msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError **error)
+msvm_store_lock_file(const char *path, gboolean wait, const char *what, GError **error)
 {
-  g_autofree char *u = msvm_uuid_to_string(uuid);
-  g_autofree char *dir = g_build_filename(root, u, NULL);
-  g_autofree char *path = g_build_filename(dir, LOCK_FILE, NULL);
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-  int fd;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-  if (!ensure_root(root, error) || !ensure_dir(dir, error))
-    return -1;
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     msvm_set_error_errno(error, errno, "cannot open %s", path);
     return -1;
@@ -211,13 +218,29 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
       continue;
     close(fd);
     if (saved == EAGAIN || saved == EACCES) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE,
-                  "another msvm-security change of VM %s is in progress", u);
+      g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE, "%s is in progress", what);
       return -1;
     }
     msvm_set_error_errno(error, saved, "cannot lock %s", path);
     return -1;
   }
+  return fd;
+}
+
+int
+msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError **error)
+{
+  g_autofree char *u = msvm_uuid_to_string(uuid);
+  g_autofree char *dir = g_build_filename(root, u, NULL);
+  g_autofree char *path = g_build_filename(dir, LOCK_FILE, NULL);
+  g_autofree char *what = g_strdup_printf("another msvm-security change of VM %s", u);
+  int fd;
+
+  if (!ensure_root(root, error) || !ensure_dir(dir, error))
+    return -1;
+  fd = msvm_store_lock_file(path, wait, what, error);
+  if (fd < 0)
+    return -1;
   {
     /* a write killed before its rename leaves store.tmp (it holds secrets):
      * under the lock nobody else is writing it */
@@ -398,6 +421,12 @@ gen_cmp(gconstpointer a, gconstpointer b)
   return ga->number < gb->number ? -1 : ga->number > gb->number;
 }
 
+void
+msvm_store_sort_generations(MsvmStore *store)
+{
+  g_ptr_array_sort(store->generations, gen_cmp);
+}
+
 static gint
 job_cmp(gconstpointer a, gconstpointer b)
 {
@@ -406,10 +435,9 @@ job_cmp(gconstpointer a, gconstpointer b)
   return ja->time_submitted < jb->time_submitted ? -1 : ja->time_submitted > jb->time_submitted;
 }
 
-/* The whole store file, read straight into a secret buffer (it holds the
- * seed and every generation's key protector and policy). */
-static gboolean
-read_file_secret(const char *path, GBytes **ret, gboolean *ret_missing, GError **error)
+gboolean
+msvm_store_read_file(const char *path, gsize max, const char *kind, gboolean private_file,
+                     GBytes **ret, guint32 *ret_mode, gboolean *ret_missing, GError **error)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct stat st;
@@ -430,18 +458,26 @@ read_file_secret(const char *path, GBytes **ret, gboolean *ret_missing, GError *
     close(fd);
     return msvm_set_error_errno(error, saved, "cannot stat %s", path);
   }
-  if (!S_ISREG(st.st_mode) || st.st_size > STORE_FILE_MAX_SIZE) {
+  if (!S_ISREG(st.st_mode) || (gsize)st.st_size > max) {
     close(fd);
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a store file", path);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a %s file", path, kind);
     return FALSE;
   }
-  ok = msvm_secret_read_fd(fd, STORE_FILE_MAX_SIZE, ret, &too_long);
+  if (private_file && (st.st_uid != geteuid() || (st.st_mode & 0077) != 0)) {
+    close(fd);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_ACCESS_DENIED,
+                "%s must belong to this user and be readable by it alone", path);
+    return FALSE;
+  }
+  ok = msvm_secret_read_fd(fd, max, ret, &too_long);
   saved = errno;
   close(fd);
+  if (ok && ret_mode != NULL)
+    *ret_mode = st.st_mode & 07777;
   if (ok)
     return TRUE;
   if (too_long) {
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a store file", path);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "%s is not a %s file", path, kind);
     return FALSE;
   }
   return msvm_set_error_errno(error, saved, "cannot read %s", path);
@@ -465,7 +501,7 @@ msvm_store_parse(const char *dir, const guint8 uuid[16], const char *data, gsize
   }
   if (!parse_store(store, kf, error))
     return FALSE;
-  g_ptr_array_sort(store->generations, gen_cmp);
+  msvm_store_sort_generations(store);
   g_ptr_array_sort(store->jobs, job_cmp);
   store->exists = TRUE;
   *ret_store = g_steal_pointer(&store);
@@ -483,7 +519,10 @@ msvm_store_load(const char *root, const guint8 uuid[16], MsvmStore **ret_store, 
   gsize len = 0;
   const char *text;
 
-  if (!read_file_secret(path, &data, &missing, error))
+  /* (straight into a secret buffer: it holds the seed and every
+   * generation's key protector and policy) */
+  if (!msvm_store_read_file(path, STORE_FILE_MAX_SIZE, "store", FALSE, &data, NULL, &missing,
+                            error))
     return FALSE;
   if (missing) {
     *ret_store = store_new(dir, uuid);

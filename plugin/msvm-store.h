@@ -108,6 +108,14 @@ void msvm_store_free(MsvmStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmStore, msvm_store_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MsvmStoreJob, msvm_store_job_free)
 
+/* An empty store (no seed, no generations) for the VM @uuid whose
+ * directory is @dir (NULL: none, e.g. a protector bundle's). */
+MsvmStore *msvm_store_new(const char *dir, const guint8 uuid[16]);
+
+/* The usage name of generation @number's libvirt secret:
+ * msvm-security/<uuid>/<number>. */
+char *msvm_store_secret_usage(const guint8 uuid[16], guint number);
+
 /* --- where things are ------------------------------------------------- */
 
 /* The home directory of @uid from the password database (never $HOME). */
@@ -132,7 +140,21 @@ char *msvm_swtpm_state_dir(gboolean system, uid_t uid, const guint8 uuid[16],
  * Returns the locked descriptor (close it to unlock), -1 on error. */
 int msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError **error);
 
+/* An F_OFD write lock on @path (created 0600): waiting, or only trying (a
+ * held lock is MSVM_RC_IN_USE, "@what is in progress").  Returns the
+ * locked descriptor (close it to unlock), -1 on error. */
+int msvm_store_lock_file(const char *path, gboolean wait, const char *what, GError **error);
+
 /* --- loading and saving ------------------------------------------------- */
+
+/* A whole regular file of at most @max bytes (else "not a @kind file",
+ * 32768), read straight into a secret buffer, and its permission bits
+ * (@ret_mode may be NULL); missing: TRUE with *@ret_missing.
+ * @private_file: it must also belong to this user and be readable by it
+ * alone (32769). */
+gboolean msvm_store_read_file(const char *path, gsize max, const char *kind,
+                              gboolean private_file, GBytes **ret, guint32 *ret_mode,
+                              gboolean *ret_missing, GError **error);
 
 /* Load <root>/<uuid>/store; a missing file gives an empty store
  * (exists FALSE, no seed).  Errors: MSVM_RC_FAILED for a corrupt store,
@@ -148,6 +170,8 @@ gboolean msvm_store_save(MsvmStore *store, GError **error);
 /* --- generations -------------------------------------------------------- */
 
 MsvmGeneration *msvm_store_get_generation(const MsvmStore *store, guint number);
+/* Put the generations in ascending number order (as the store keeps them). */
+void msvm_store_sort_generations(MsvmStore *store);
 MsvmGeneration *msvm_store_find_generation_by_secret(const MsvmStore *store,
                                                      const char *secret_uuid);
 

@@ -2,7 +2,8 @@
 /*
  * msvm-types.c: the value types of the public API, registered with the
  * GObject type system so that they are introspectable (DESIGN.md section
- * 12): the enums, MsvmCallOptions, MsvmCallResult and MsvmJob.
+ * 12): the enums and flags, MsvmCallOptions, MsvmCallResult, MsvmJob and
+ * MsvmGuardianInfo.
  */
 #include "config.h"
 
@@ -14,6 +15,10 @@ G_DEFINE_FLAGS_TYPE(MsvmCallFlags, msvm_call_flags,
   G_DEFINE_ENUM_VALUE(MSVM_CALL_NONE, "none"),
   G_DEFINE_ENUM_VALUE(MSVM_CALL_DEFER, "defer"),
   G_DEFINE_ENUM_VALUE(MSVM_CALL_FORCE, "force"))
+
+G_DEFINE_FLAGS_TYPE(MsvmExportFlags, msvm_export_flags,
+  G_DEFINE_ENUM_VALUE(MSVM_EXPORT_NONE, "none"),
+  G_DEFINE_ENUM_VALUE(MSVM_EXPORT_WITH_STATE, "with-state"))
 
 G_DEFINE_ENUM_TYPE(MsvmSettingsFormat, msvm_settings_format,
   G_DEFINE_ENUM_VALUE(MSVM_SETTINGS_FORMAT_CIM_XML, "cim-xml"),
@@ -241,4 +246,48 @@ msvm_job_free(MsvmJob *job)
   g_free(job->time_submitted);
   g_free(job->time_of_last_state_change);
   g_free(job);
+}
+
+/* --- MsvmGuardianInfo ------------------------------------------------------------ */
+
+G_DEFINE_BOXED_TYPE(MsvmGuardianInfo, msvm_guardian_info, msvm_guardian_info_copy,
+                    msvm_guardian_info_free)
+
+/**
+ * msvm_guardian_info_copy:
+ * @info: a guardian's description
+ *
+ * Returns: (transfer full): a copy of @info
+ */
+MSVM_PUBLIC MsvmGuardianInfo *
+msvm_guardian_info_copy(const MsvmGuardianInfo *info)
+{
+  MsvmGuardianInfo *copy;
+
+  g_return_val_if_fail(info != NULL, NULL);
+  copy = g_new0(MsvmGuardianInfo, 1);
+  copy->name = g_strdup(info->name);
+  copy->local = info->local;
+  copy->signing_fingerprint = g_strdup(info->signing_fingerprint);
+  copy->encryption_fingerprint = g_strdup(info->encryption_fingerprint);
+  copy->subject = g_strdup(info->subject);
+  return copy;
+}
+
+/**
+ * msvm_guardian_info_free:
+ * @info: (nullable): a guardian's description
+ *
+ * Frees @info and its strings.
+ */
+MSVM_PUBLIC void
+msvm_guardian_info_free(MsvmGuardianInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free(info->name);
+  g_free(info->signing_fingerprint);
+  g_free(info->encryption_fingerprint);
+  g_free(info->subject);
+  g_free(info);
 }

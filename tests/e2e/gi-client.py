@@ -10,6 +10,7 @@ JSON object on stdout with what came back.
   gi-client.py URI set-security-policy SETTINGS POLICY [--defer] [--domain D]
   gi-client.py URI get-job REFERENCE
   gi-client.py URI list-jobs
+  gi-client.py URI guardians VM UUID   (the guardian calls: a backup round trip)
 
 A method that raised GLib.Error gives {"error": code, "domain": ..., "message": ...}."""
 import json
@@ -32,6 +33,45 @@ def job_dict(j):
                                        "job_state", "error_code", "error_description",
                                        "percent_complete", "time_submitted",
                                        "time_of_last_state_change")}
+
+
+def error_code(call, *args):
+    try:
+        call(*args)
+    except GLib.Error as e:
+        return e.code
+    return None
+
+
+def guardians(svc, vm, uuid):
+    """Issue 10's calls: this guardian, a backup of VM's protector for it
+    imported back (the same entry: 0), and the refusals of the others."""
+    pem = svc.guardian_show()
+    listed = svc.guardian_list()
+    assert all(isinstance(g, MsvmSecurity.GuardianInfo) for g in listed), listed
+    bundle, exported = svc.export_protector(vm, MsvmSecurity.SECURITY_GUARDIAN_LOCAL,
+                                            MsvmSecurity.ExportFlags.NONE)
+    imported = svc.import_protector(bundle.get_data(), MsvmSecurity.CallFlags.NONE)
+    altered = bytearray(bundle.get_data())
+    altered[len(altered) // 2] ^= 0x01
+    return {
+        "pem_type": type(pem).__name__,
+        "pem_certificates": pem.count("-----BEGIN CERTIFICATE-----"),
+        "list": [{"name": g.name, "local": g.local, "signing": g.signing_fingerprint,
+                  "encryption": g.encryption_fingerprint} for g in listed],
+        "bundle_type": type(bundle).__module__.split(".")[-1] + "." + type(bundle).__name__,
+        "bundle_len": len(bundle.get_data()),
+        "export": result_dict(exported),
+        "import": result_dict(imported),
+        "import_altered": error_code(svc.import_protector, bytes(altered),
+                                     MsvmSecurity.CallFlags.NONE),
+        "trust_garbage": error_code(svc.guardian_trust, "peer", b"not a certificate",
+                                    MsvmSecurity.CallFlags.NONE),
+        "forget_unknown_guardian": error_code(svc.guardian_forget, "nosuchpeer"),
+        "export_unknown_guardian": error_code(svc.export_protector, vm, "nosuchpeer",
+                                              MsvmSecurity.ExportFlags.NONE),
+        "forget_defined": error_code(svc.forget, uuid),
+    }
 
 
 def read(path):
@@ -71,6 +111,8 @@ def main(argv):
         out = job_dict(svc.get_job(rest[0]))
     elif cmd == "list-jobs":
         out = {"jobs": [job_dict(j) for j in svc.list_jobs()]}
+    elif cmd == "guardians":
+        out = guardians(svc, rest[0], rest[1])
     else:
         raise SystemExit(f"unknown command {cmd}")
     svc.close()

@@ -114,6 +114,27 @@ e2e_ok "the NV data reads back under the new passphrase" \
 e2e_ok "  ... byte for byte" cmp "$E2E_TMP/data" "$E2E_TMP/data.2"
 e2e_ok "  ... and the old one no longer opens it" e2e_tpm_refuses "$sdir" "$E2E_TMP/P1"
 
+# --- the guardian calls (issue 10): a backup of the VM's protector for this
+# guardian, imported back, and the refusals, through the typelib
+py G guardians "$vm" "$uuid"
+e2e_is "$(jqr "$G" '"\(.pem_type) \(.pem_certificates)"')" "str 2" \
+  "guardian_show: one str with the two certificates"
+e2e_is "$(jqr "$G" '.list[0] | "\(.name) \(.local)"')" "local true" \
+  "guardian_list: a list of GuardianInfo, this guardian first ('local')"
+e2e_ok "  ... with SHA-256 fingerprints" eval \
+  'jqr "$G" ".list[0].signing, .list[0].encryption" | grep -Ecx "([0-9A-F]{2}:){31}[0-9A-F]{2}" | grep -qx 2'
+e2e_is "$(jqr "$G" '"\(.bundle_type) \(.export.return_value)"')" "GLib.Bytes 0" \
+  "export_protector for SECURITY_GUARDIAN_LOCAL: (GLib.Bytes, CallResult 0)"
+e2e_ok "  ... a bundle of some size" test "$(jqr "$G" .bundle_len)" -gt 300
+e2e_is "$(jqr "$G" .import.return_value)" 0 "import_protector of it: CallResult 0 (the same entry)"
+e2e_is "$(jqr "$G" .import_altered)" 32773 "  ... one bit changed: GLib.Error 32773"
+e2e_is "$(jqr "$G" .trust_garbage)" 32773 "guardian_trust of bytes that are no certificate: 32773"
+e2e_is "$(jqr "$G" .forget_unknown_guardian)" 32777 "guardian_forget of an unknown name: 32777"
+e2e_is "$(jqr "$G" .export_unknown_guardian)" 32777 "export_protector for an unknown guardian: 32777"
+e2e_is "$(jqr "$G" .forget_defined)" 32775 "forget of a VM still defined here: 32775"
+py R get-kp s.xml
+e2e_is "$(jqr "$R" .hex)" "$(e2e_hex <"$E2E_WORK/kp")" "  ... and the VM's key protector is as it was"
+
 # --- the example, as docs/python.rst runs it
 example() {
   e2e_as_user env GI_TYPELIB_PATH="$GI_TYPELIB_PATH" LD_LIBRARY_PATH="$LD_LIBRARY_PATH" \

@@ -5,7 +5,7 @@
  * shared library.  What needs no daemon: remote and foreign URIs are
  * refused with 32770 before any connection, the return codes have their
  * Hyper-V names, the boxed types copy and free, a service that is not
- * connected answers 32777.
+ * connected answers 32777 (the guardian calls too).
  */
 #include "config.h"
 
@@ -52,6 +52,24 @@ test_result_boxed(void)
   msvm_job_free(NULL);
   msvm_call_options_free(NULL);
   msvm_service_close(NULL);
+}
+
+static void
+test_guardian_info_boxed(void)
+{
+  MsvmGuardianInfo i = { .name = "host-b", .local = FALSE, .signing_fingerprint = "AB:CD",
+                         .encryption_fingerprint = "EF:01", .subject = "CN=host-b" };
+  g_autoptr(MsvmGuardianInfo) copy = g_boxed_copy(MSVM_TYPE_GUARDIAN_INFO, &i);
+
+  g_assert_cmpstr(copy->name, ==, "host-b");
+  g_assert_true(copy->name != i.name);
+  g_assert_false(copy->local);
+  g_assert_cmpstr(copy->signing_fingerprint, ==, "AB:CD");
+  g_assert_cmpstr(copy->encryption_fingerprint, ==, "EF:01");
+  g_assert_cmpstr(copy->subject, ==, "CN=host-b");
+  msvm_guardian_info_free(NULL);
+  g_assert_cmpstr(MSVM_SECURITY_GUARDIAN_LOCAL, ==, "local");
+  g_assert_cmpint(MSVM_EXPORT_WITH_STATE, ==, 1);
 }
 
 static void
@@ -102,6 +120,9 @@ test_types(void)
   g_assert_true(G_TYPE_IS_BOXED(MSVM_TYPE_JOB));
   g_assert_true(G_TYPE_IS_FLAGS(MSVM_TYPE_CALL_FLAGS));
   g_assert_true(G_TYPE_IS_ENUM(MSVM_TYPE_SETTINGS_FORMAT));
+  g_assert_true(G_TYPE_IS_BOXED(MSVM_TYPE_GUARDIAN_INFO));
+  g_assert_true(G_TYPE_IS_FLAGS(MSVM_TYPE_EXPORT_FLAGS));
+  g_assert_cmpstr(g_type_name(MSVM_TYPE_EXPORT_FLAGS), ==, "MsvmExportFlags");
   g_assert_cmpstr(g_quark_to_string(MSVM_ERROR), ==, "msvm-security-error-quark");
 }
 
@@ -117,6 +138,8 @@ test_unconnected(void)
   g_autoptr(GBytes) kp = NULL;
   g_autoptr(MsvmJob) job = NULL;
   GList *jobs = NULL;
+  GList *guardians = NULL;
+  g_autoptr(GBytes) bundle = NULL;
   g_autofree char *text = NULL;
   const guint8 s[] = "<INSTANCE/>";
 
@@ -142,6 +165,36 @@ test_unconnected(void)
   g_assert_false(msvm_service_list_jobs(svc, &jobs, &error));
   g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
   g_assert_null(jobs);
+  g_clear_error(&error);
+  /* the guardian calls too (issue 10) */
+  g_assert_false(msvm_service_guardian_show(svc, &text, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_assert_null(text);
+  g_clear_error(&error);
+  g_assert_false(msvm_service_guardian_trust(svc, "host-b", s, sizeof(s), MSVM_CALL_NONE, &r,
+                                             &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_assert_null(r);
+  g_clear_error(&error);
+  g_assert_false(msvm_service_guardian_list(svc, &guardians, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_assert_null(guardians);
+  g_clear_error(&error);
+  g_assert_false(msvm_service_guardian_forget(svc, "host-b", &r, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_clear_error(&error);
+  g_assert_false(msvm_service_export_protector(svc, "vm", MSVM_SECURITY_GUARDIAN_LOCAL,
+                                               MSVM_EXPORT_WITH_STATE, &bundle, &r, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_assert_null(bundle);
+  g_assert_null(r);
+  g_clear_error(&error);
+  g_assert_false(msvm_service_import_protector(svc, s, sizeof(s), MSVM_CALL_FORCE, &r, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_clear_error(&error);
+  g_assert_false(msvm_service_forget(svc, "18a06ba2-de11-4853-b779-f49baee71a9d", &r, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_NOT_AVAILABLE);
+  g_assert_null(r);
   msvm_service_close(svc);
   msvm_service_close(svc); /* idempotent */
 }
@@ -154,6 +207,7 @@ main(int argc, char **argv)
   g_test_add_func("/library-api/codes", test_codes);
   g_test_add_func("/library-api/result-boxed", test_result_boxed);
   g_test_add_func("/library-api/job-boxed", test_job_boxed);
+  g_test_add_func("/library-api/guardian-info-boxed", test_guardian_info_boxed);
   g_test_add_func("/library-api/options", test_options);
   g_test_add_func("/library-api/types", test_types);
   g_test_add_func("/library-api/unconnected", test_unconnected);

@@ -6,7 +6,10 @@ plugin/libmsvm-security.map (which test-library-symbols.sh checks against
 the public headers and the library) is a function, method, constructor or
 type-init function of the typelib, every symbol the typelib names is in the
 map and resolves in the shared library the typelib names, and the error
-enumeration is registered for the msvm-security-error-quark domain.  TAP on
+enumeration is registered for the msvm-security-error-quark domain.  The
+guardian calls (issue 10) have the arguments Python sees (direction, type,
+ownership: a list of GuardianInfo, the bundle as GLib.Bytes, the result as a
+CallResult) and raise 32777 on a service open() did not make.  TAP on
 stdout.
 
 Usage: test-typelib.py MAP TYPELIB_DIR"""
@@ -129,6 +132,72 @@ def main():
     except GLib.Error as e:
         check(e.code == 32777, "a service not made by open() raises 32777, never crashes",
               e.message)
+
+    # The guardian calls (issue 10) as Python sees them: their arguments'
+    # directions, types and ownership, read from the typelib.
+    def describe_type(ti):
+        tag = GIR.type_info_get_tag(ti)
+        if tag == GIR.TypeTag.INTERFACE:
+            return GIR.type_info_get_interface(ti).get_name()
+        if tag == GIR.TypeTag.ARRAY:
+            return "[" + describe_type(GIR.type_info_get_param_type(ti, 0)) + "]"
+        if tag == GIR.TypeTag.GLIST:
+            return "list[" + describe_type(GIR.type_info_get_param_type(ti, 0)) + "]"
+        return GIR.type_tag_to_string(tag)
+
+    def describe(info_name, method):
+        fn = GIR.object_info_find_method(repo.find_by_name(NS, info_name), method)
+        if fn is None:
+            return None
+        out = []
+        args = [GIR.callable_info_get_arg(fn, i) for i in range(GIR.callable_info_get_n_args(fn))]
+        lengths = {GIR.type_info_get_array_length(GIR.arg_info_get_type(a)) for a in args}
+        for i, a in enumerate(args):
+            if i in lengths:
+                continue  # an array's length: Python passes the array alone
+            d = GIR.arg_info_get_direction(a)
+            word = {GIR.Direction.IN: "in", GIR.Direction.OUT: "out"}.get(d, "inout")
+            if d == GIR.Direction.OUT:
+                word += "/" + {GIR.Transfer.EVERYTHING: "full",
+                               GIR.Transfer.NOTHING: "none"}.get(
+                                   GIR.arg_info_get_ownership_transfer(a), "container")
+            out.append(f"{word} {a.get_name()}:{describe_type(GIR.arg_info_get_type(a))}")
+        ret = GIR.callable_info_get_return_type(fn)
+        skip = GIR.callable_info_skip_return(fn)
+        return ", ".join(out) + (" -> skip" if skip else " -> " + describe_type(ret))
+
+    expected = {
+        "guardian_show": "out/full ret_certificates:utf8 -> skip",
+        "guardian_trust": "in name:utf8, in certificates:[guint8], in flags:CallFlags, "
+                          "out/full ret_result:CallResult -> skip",
+        "guardian_list": "out/full ret_guardians:list[GuardianInfo] -> skip",
+        "guardian_forget": "in name:utf8, out/full ret_result:CallResult -> skip",
+        "export_protector": "in domain:utf8, in guardian:utf8, in flags:ExportFlags, "
+                            "out/full ret_bundle:Bytes, out/full ret_result:CallResult -> skip",
+        "import_protector": "in bundle:[guint8], in flags:CallFlags, "
+                            "out/full ret_result:CallResult -> skip",
+        "forget": "in domain_uuid:utf8, out/full ret_result:CallResult -> skip",
+    }
+    for method, want in expected.items():
+        got = describe("Service", method)
+        check(got == want, f"Service.{method}({want})", f"got: {got}")
+    gi_fields = sorted(f.get_name() for f in (
+        GIR.struct_info_get_field(repo.find_by_name(NS, "GuardianInfo"), i)
+        for i in range(GIR.struct_info_get_n_fields(repo.find_by_name(NS, "GuardianInfo")))))
+    check(gi_fields == ["encryption_fingerprint", "local", "name", "signing_fingerprint",
+                        "subject"],
+          "MsvmSecurity.GuardianInfo has name, local, the two fingerprints and subject",
+          repr(gi_fields))
+    check(int(M.ExportFlags.WITH_STATE) == 1 and M.SECURITY_GUARDIAN_LOCAL == "local",
+          "MsvmSecurity.ExportFlags.WITH_STATE is 1, SECURITY_GUARDIAN_LOCAL is 'local'")
+    for call, args in (("guardian_list", ()), ("export_protector",
+                                                ("vm1", "local", M.ExportFlags.WITH_STATE)),
+                       ("import_protector", (b"bundle", M.CallFlags.FORCE))):
+        try:
+            getattr(unconnected, call)(*args)
+            check(False, f"an unconnected {call} raises 32777", "no error")
+        except GLib.Error as e:
+            check(e.code == 32777, f"an unconnected {call}{args!r} raises 32777", e.message)
 
 
 if __name__ == "__main__":
