@@ -80,23 +80,31 @@ project() {
   local from=$1 to=$2 g run_from=() run_to=() src dst
   if [ "$from" = A ]; then g=host-b run_to=(on_b) src=$A_E2E_WORK dst=$B_E2E_WORK
   else g=host-a run_from=(on_b) src=$B_E2E_WORK dst=$A_E2E_WORK; fi
+  local t0 t1 t2
+  t0=$(now)
   "${run_from[@]}" e2e_cli export-protector --domain bench-project --guardian "$g" \
     --output move.bundle >/dev/null || return 1
   install -m 0600 -o "$(stat -c %u "$dst")" "$src/move.bundle" "$dst/move.bundle" || return 1
   rm -f "$src/move.bundle"
+  t1=$(now)
   "${run_to[@]}" e2e_cli import-protector --input move.bundle >/dev/null || return 1
+  t2=$(now)
+  EXPORT_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  IMPORT_S=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
   twohost_migrate "$from" "$to" bench-project
 }
 baseline() { twohost_migrate "$1" "$2" bench-baseline; }
 
-P=() Bl=()
+P=() Bl=() EX=() IM=()
 from=A to=B
 for ((i = 0; i < 2 * ROUNDS; i++)); do
   t0=$(now); project "$from" "$to" || fail "project $from -> $to failed"; t1=$(now)
   baseline "$from" "$to" || fail "baseline $from -> $to failed"; t2=$(now)
   P+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+  EX+=("$EXPORT_S") IM+=("$IMPORT_S")
   Bl+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')")
-  printf '%s -> %s: project %.2f s, baseline %.2f s\n' "$from" "$to" "${P[-1]}" "${Bl[-1]}"
+  printf '%s -> %s: project %.2f s (export %.3f, import %.3f), baseline %.2f s\n' \
+    "$from" "$to" "${P[-1]}" "$EXPORT_S" "$IMPORT_S" "${Bl[-1]}"
   tmp=$from from=$to to=$tmp
 done
 stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1; s += $1 } END {
@@ -106,5 +114,9 @@ read -r bm bmed < <(stats "${Bl[@]}")
 echo "# $((2 * ROUNDS)) live migrations each (TCG, 128 MiB, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg))"
 printf 'project  (export + import + migrate): mean %.2f s, median %.2f s\n' "$pm" "$pmed"
 printf 'baseline (migrate, secret by hand):   mean %.2f s, median %.2f s\n' "$bm" "$bmed"
+read -r em emed < <(stats "${EX[@]}")
+read -r im imed < <(stats "${IM[@]}")
+printf '  of which export-protector (with the copy): mean %.3f s, median %.3f s; import-protector: mean %.3f s, median %.3f s\n' \
+  "$em" "$emed" "$im" "$imed"
 printf 'project / baseline: %.3fx (means), %.3fx (medians)\n' \
   "$(awk -v a="$pm" -v b="$bm" 'BEGIN { print a / b }')" "$(awk -v a="$pmed" -v b="$bmed" 'BEGIN { print a / b }')"
