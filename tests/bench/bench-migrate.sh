@@ -91,20 +91,21 @@ project() {
   t2=$(now)
   EXPORT_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   IMPORT_S=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
-  twohost_migrate "$from" "$to" bench-project
+  twohost_migrate "$from" "$to" bench-project || return 1
+  MIGRATE_S=$(awk -v a="$t2" -v b="$(now)" 'BEGIN { print b - a }')
 }
 baseline() { twohost_migrate "$1" "$2" bench-baseline; }
 
-P=() Bl=() EX=() IM=()
+P=() Bl=() EX=() IM=() MI=()
 from=A to=B
 for ((i = 0; i < 2 * ROUNDS; i++)); do
   t0=$(now); project "$from" "$to" || fail "project $from -> $to failed"; t1=$(now)
   baseline "$from" "$to" || fail "baseline $from -> $to failed"; t2=$(now)
   P+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
-  EX+=("$EXPORT_S") IM+=("$IMPORT_S")
+  EX+=("$EXPORT_S") IM+=("$IMPORT_S") MI+=("$MIGRATE_S")
   Bl+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')")
-  printf '%s -> %s: project %.2f s (export %.3f, import %.3f), baseline %.2f s\n' \
-    "$from" "$to" "${P[-1]}" "$EXPORT_S" "$IMPORT_S" "${Bl[-1]}"
+  printf '%s -> %s: project %.2f s (export %.3f, import %.3f, migrate %.2f), baseline %.2f s\n' \
+    "$from" "$to" "${P[-1]}" "$EXPORT_S" "$IMPORT_S" "$MIGRATE_S" "${Bl[-1]}"
   tmp=$from from=$to to=$tmp
 done
 stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1; s += $1 } END {
@@ -116,7 +117,9 @@ printf 'project  (export + import + migrate): mean %.2f s, median %.2f s\n' "$pm
 printf 'baseline (migrate, secret by hand):   mean %.2f s, median %.2f s\n' "$bm" "$bmed"
 read -r em emed < <(stats "${EX[@]}")
 read -r im imed < <(stats "${IM[@]}")
+read -r mm mmed < <(stats "${MI[@]}")
 printf '  of which export-protector (with the copy): mean %.3f s, median %.3f s; import-protector: mean %.3f s, median %.3f s\n' \
   "$em" "$emed" "$im" "$imed"
+printf '  and the migration of the protected VM (its hooks at both ends): mean %.2f s, median %.2f s\n' "$mm" "$mmed"
 printf 'project / baseline: %.3fx (means), %.3fx (medians)\n' \
   "$(awk -v a="$pm" -v b="$bm" 'BEGIN { print a / b }')" "$(awk -v a="$pmed" -v b="$bmed" 'BEGIN { print a / b }')"
