@@ -74,6 +74,9 @@ msvm_state_dir_id_init(MsvmStateDirId *id, const char *path, const struct stat *
 
   id->dev = st->st_dev;
   id->ino = st->st_ino;
+  id->owner = st->st_uid;
+  id->group = st->st_gid;
+  id->mode = st->st_mode;
   if (g_path_is_absolute(path)) {
     abs = g_strdup(path);
   } else {
@@ -360,6 +363,80 @@ process_name(int pid_fd)
   return g_string_free(out, FALSE);
 }
 
+/* The numbers after "@key:\t" on a line of /proc/PID/status, at most @max. */
+static guint
+status_numbers(const char *text, gsize len, const char *key, guint64 *out, guint max)
+{
+  gsize klen = strlen(key);
+  gsize i = 0;
+
+  while (i < len) {
+    gsize end = i;
+    while (end < len && text[end] != '\n')
+      end++;
+    if (end - i > klen && memcmp(text + i, key, klen) == 0 && text[i + klen] == ':') {
+      guint n = 0;
+      gsize k = i + klen + 1;
+      while (k < end && n < max) {
+        guint64 v = 0;
+        gboolean digits = FALSE;
+        while (k < end && (text[k] == ' ' || text[k] == '\t'))
+          k++;
+        while (k < end && text[k] >= '0' && text[k] <= '9' && v < G_MAXUINT32) {
+          v = v * 10 + (guint64)(text[k] - '0');
+          digits = TRUE;
+          k++;
+        }
+        if (!digits)
+          break;
+        out[n++] = v;
+      }
+      return n;
+    }
+    i = end + 1;
+  }
+  return 0;
+}
+
+/* Whether the credentials of the process whose /proc directory is @pid_fd
+ * could enter @id (see msvm-state-inuse.h).  What cannot be read or parsed
+ * counts as "could". */
+static gboolean
+process_may_enter(int pid_fd, const MsvmStateDirId *id)
+{
+  g_autoptr(GBytes) buf = NULL;
+  gboolean truncated = FALSE;
+  guint64 uids[4], gids[4], groups[256];
+  guint nu, ng, ngroups;
+  const char *text;
+  gsize len = 0;
+
+  if (read_proc_file(pid_fd, "status", &buf, &truncated) != 0 || truncated)
+    return TRUE;
+  text = g_bytes_get_data(buf, &len);
+  if (text == NULL)
+    return TRUE;
+  nu = status_numbers(text, len, "Uid", uids, G_N_ELEMENTS(uids));
+  ng = status_numbers(text, len, "Gid", gids, G_N_ELEMENTS(gids));
+  ngroups = status_numbers(text, len, "Groups", groups, G_N_ELEMENTS(groups));
+  if (nu != 4 || ng != 4 || ngroups == G_N_ELEMENTS(groups))
+    return TRUE;
+  if ((id->mode & S_IXOTH) != 0)
+    return TRUE;
+  for (guint i = 0; i < nu; i++)
+    if (uids[i] == 0 || uids[i] == (guint64)id->owner)
+      return TRUE;
+  if ((id->mode & S_IXGRP) != 0) {
+    for (guint i = 0; i < ng; i++)
+      if (gids[i] == (guint64)id->group)
+        return TRUE;
+    for (guint i = 0; i < ngroups; i++)
+      if (groups[i] == (guint64)id->group)
+        return TRUE;
+  }
+  return FALSE;
+}
+
 /* Whether the process whose /proc directory is @pid_fd names @id; 0 or an
  * errno that is not skippable. */
 static int
@@ -373,6 +450,8 @@ process_names_dir(int pid_fd, const MsvmStateDirId *id, gboolean *ret_match)
   const char *text;
 
   *ret_match = FALSE;
+  if (!process_may_enter(pid_fd, id))
+    return 0;
   e = read_proc_file(pid_fd, "cmdline", &cmdline, &truncated);
   if (e != 0)
     return skippable(e) ? 0 : e;

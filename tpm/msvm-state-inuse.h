@@ -20,7 +20,13 @@
  * bounded, any byte sequence is handled, and whatever cannot be judged
  * (a command line longer than the bound, too many candidate paths) counts
  * as "in use": a false refusal is safe, a missed user is not.  Processes
- * whose command line the caller may not read are skipped.
+ * whose command line the caller may not read are skipped, and so are those
+ * whose credentials (/proc/PID/status: every uid, the gids and groups)
+ * cannot enter the directory: not root, not its owner, not in its group when
+ * the mode lets the group in, and the mode lets nobody else in.  Any local
+ * user can start a process whose arguments name the directory; only one
+ * that can open it can be a swtpm holding it (without this, such a process
+ * would refuse every re-key for good).
  */
 #pragma once
 
@@ -37,6 +43,9 @@ typedef struct {
   ino_t ino;
   char *canonical; /* realpath() of the path given, NULL when it failed */
   char *absolute;  /* the path given, made absolute and normalised textually */
+  uid_t owner;     /* the directory's owner, group and mode: a process whose */
+  gid_t group;     /* credentials cannot enter it is not looked at */
+  mode_t mode;
 } MsvmStateDirId;
 
 /* Fill @id for the directory @path whose fstat() is @st. */

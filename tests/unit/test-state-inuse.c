@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -382,6 +384,41 @@ spawn_sh(const char *shown_name, const char *const *args, const char *const *env
   return c;
 }
 
+/* The same as a user who cannot enter the fixture's directory (0750 root's). */
+static void
+become_nobody(gpointer data)
+{
+  const struct passwd *pw = data;
+  if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+    _exit(127);
+}
+
+static Child
+spawn_sh_as(const struct passwd *pw, const char *shown_name, const char *const *args,
+            const char *const *envp)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) a = g_ptr_array_new();
+  Child c = { 0, -1 };
+
+  g_ptr_array_add(a, (gpointer) "/bin/sh");
+  g_ptr_array_add(a, (gpointer)shown_name);
+  g_ptr_array_add(a, (gpointer) "-c");
+  g_ptr_array_add(a, (gpointer) "read x");
+  g_ptr_array_add(a, (gpointer)shown_name);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add(a, (gpointer)args[i]);
+  g_ptr_array_add(a, NULL);
+  g_assert_true(g_spawn_async_with_pipes(NULL, (char **)a->pdata, (char **)envp,
+                                         G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD |
+                                             G_SPAWN_STDOUT_TO_DEV_NULL |
+                                             G_SPAWN_STDERR_TO_DEV_NULL,
+                                         become_nobody, (gpointer)pw, &c.pid, &c.stdin_fd, NULL,
+                                         NULL, &error));
+  g_assert_no_error(error);
+  return c;
+}
+
 static void
 stop_child(Child c)
 {
@@ -447,6 +484,29 @@ test_scan(Fixture *f, gconstpointer data)
   g_assert_cmpuint(strlen(name), <=, 16);
   g_clear_pointer(&name, g_free);
   stop_child(child);
+
+  /* the same arguments in a process of a user who cannot enter the
+   * directory: any local user can start one, and it must not refuse every
+   * re-key for good */
+  {
+    const struct passwd *pw = getpwnam("nobody");
+    struct stat st;
+    g_assert_cmpint(stat(f->dir, &st), ==, 0);
+    if (geteuid() == 0 && pw != NULL && pw->pw_uid != st.st_uid && pw->pw_gid != st.st_gid &&
+        (st.st_mode & S_IXOTH) == 0) {
+      struct passwd copy = *pw;
+      child = spawn_sh_as(&copy, "swtpm", (const char *const[]){ "socket", "--tpmstate", arg, NULL },
+                          no_env);
+      wait_exec(child.pid, arg);
+      g_assert_true(msvm_state_dir_find_user(NULL, &f->id, &found, &name, &error));
+      g_assert_no_error(error);
+      g_assert_cmpint(found, ==, 0);
+      stop_child(child);
+    } else {
+      g_test_message("not root (or nobody can enter %s): the other user's process is not tried",
+                     f->dir);
+    }
+  }
 
   /* a swtpm without --tpmstate that has TPM_PATH */
   child = spawn_sh("swtpm", (const char *const[]){ "socket", "--tpm2", NULL }, tpm_env);
