@@ -122,7 +122,7 @@ e2e_ok "export --with-state of a running VM: 32775, no file" \
   eval 'e2e_rv_is R 32775 && test ! -e "$E2E_WORK/x.bundle"'
 e2e_call R export-protector --domain "$vm" --guardian host-b --output running.bundle
 e2e_ok "export of the running VM without its state (a live migration's): 0" \
-  eval 'e2e_rv_is R 0 && "$TOOL" "$B" open "$E2E_WORK/running.bundle" | grep -qx "vm-uuid $u"'
+  eval 'e2e_rv_is R 0 && "$TOOL" "$B" open "$E2E_WORK/running.bundle" | e2e_grep_q -x "vm-uuid $u"'
 e2e_virsh destroy "$vm" >/dev/null
 snap "$E2E_TMP/s2"
 

@@ -122,7 +122,7 @@ e2e_is "$(jqr "$G" '"\(.pem_type) \(.pem_certificates)"')" "str 2" \
 e2e_is "$(jqr "$G" '.list[0] | "\(.name) \(.local)"')" "local true" \
   "guardian_list: a list of GuardianInfo, this guardian first ('local')"
 e2e_ok "  ... with SHA-256 fingerprints" eval \
-  'jqr "$G" ".list[0].signing, .list[0].encryption" | grep -Ecx "([0-9A-F]{2}:){31}[0-9A-F]{2}" | grep -qx 2'
+  'jqr "$G" ".list[0].signing, .list[0].encryption" | grep -Ecx "([0-9A-F]{2}:){31}[0-9A-F]{2}" | e2e_grep_q -x 2'
 e2e_is "$(jqr "$G" '"\(.bundle_type) \(.export.return_value)"')" "GLib.Bytes 0" \
   "export_protector for SECURITY_GUARDIAN_LOCAL: (GLib.Bytes, CallResult 0)"
 e2e_ok "  ... a bundle of some size" test "$(jqr "$G" .bundle_len)" -gt 300
@@ -140,7 +140,7 @@ example() {
   e2e_as_user env GI_TYPELIB_PATH="$GI_TYPELIB_PATH" LD_LIBRARY_PATH="$LD_LIBRARY_PATH" \
     python3 "$EXAMPLE" "$@"
 }
-e2e_ok "examples/add_vtpm.py --help" eval 'example --help | grep -q -- --key-protector'
+e2e_ok "examples/add_vtpm.py --help" eval 'example --help | e2e_grep_q -- --key-protector'
 vmx=e2e-py-example
 e2e_define_vm "$vmx" uefi notpm
 ux=$E2E_UUID
