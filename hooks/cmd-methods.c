@@ -231,8 +231,10 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
   if (!ok) {
     status = msvm_cli_report_error(cli, error);
   } else {
-    MsvmReport report = { .return_value = result->return_value, .job = result->job,
-                          .message = result->message };
+    /* (GetKeyProtector with --output has no result: its bytes went to the file) */
+    MsvmReport report = { .return_value = result != NULL ? result->return_value : 0,
+                          .job = result != NULL ? result->job : NULL,
+                          .message = result != NULL ? result->message : NULL };
     status = msvm_cli_report(cli, &report);
   }
   g_clear_pointer(&payload, g_bytes_unref);

@@ -58,6 +58,11 @@ e2e_ok "the definition has a TPM 2.0 emulator with <encryption secret=...>" test
 e2e_ok "  ... naming a private, persistent vtpm secret" e2e_secret_is_vtpm "$secret1"
 e2e_ok "GetKeyProtector returns the bytes set" get_kp "$E2E_TMP/kp1.back"
 e2e_ok "  ... byte for byte" cmp "$kp1" "$E2E_TMP/kp1.back"
+# --output FILE: the bytes in the file, the report on stdout (a segfault of
+# the CLI once the result became a pointer: the chaos campaign found it)
+e2e_call R get-key-protector --settings settings.xml --output kp1.file
+e2e_ok "GetKeyProtector --output FILE: ReturnValue 0, exit 0" e2e_rv_is R 0
+e2e_ok "  ... the file holds the bytes set" cmp "$kp1" "$E2E_WORK/kp1.file"
 
 e2e_ok "the VM boots (QEMU/TCG + swtpm)" e2e_boot "$vm"
 e2e_note "boot: ${E2E_LAST_BOOT_SECONDS}s"
