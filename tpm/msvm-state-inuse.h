@@ -21,9 +21,13 @@
  * (a command line longer than the bound, too many candidate paths) counts
  * as "in use": a false refusal is safe, a missed user is not.  Processes
  * whose command line the caller may not read are skipped, and so are those
- * whose credentials (/proc/PID/status: every uid, the gids and groups)
- * cannot enter the directory: not root, not its owner, not in its group when
- * the mode lets the group in, and the mode lets nobody else in.  Any local
+ * whose credentials (/proc/PID/status: the real uid, the real gid and the
+ * groups) cannot enter the directory: not root, not its owner, not in its
+ * group when the mode lets the group in, the mode lets nobody else in and
+ * the directory has no access ACL.  (The real uid: a set-user-ID program
+ * such as sudo at its prompt runs as root with arguments its caller chose.
+ * A process that enters only through CAP_DAC_OVERRIDE as another user is
+ * not counted.)  Any local
  * user can start a process whose arguments name the directory; only one
  * that can open it can be a swtpm holding it (without this, such a process
  * would refuse every re-key for good).
@@ -46,6 +50,7 @@ typedef struct {
   uid_t owner;     /* the directory's owner, group and mode: a process whose */
   gid_t group;     /* credentials cannot enter it is not looked at */
   mode_t mode;
+  gboolean has_acl; /* an access ACL (or it could not be read): all count */
 } MsvmStateDirId;
 
 /* Fill @id for the directory @path whose fstat() is @st. */

@@ -393,6 +393,19 @@ become_nobody(gpointer data)
     _exit(127);
 }
 
+/* As a set-user-ID root program started by nobody runs: real uid nobody,
+ * effective and saved uid 0 (sudo at its password prompt). */
+static void
+become_setuid_root_of_nobody(gpointer data)
+{
+  const struct passwd *pw = data;
+  if (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+      setresuid(pw->pw_uid, 0, 0) != 0)
+    _exit(127);
+}
+
+static GSpawnChildSetupFunc spawn_setup = become_nobody;
+
 static Child
 spawn_sh_as(const struct passwd *pw, const char *shown_name, const char *const *args,
             const char *const *envp)
@@ -403,6 +416,7 @@ spawn_sh_as(const struct passwd *pw, const char *shown_name, const char *const *
 
   g_ptr_array_add(a, (gpointer) "/bin/sh");
   g_ptr_array_add(a, (gpointer)shown_name);
+  g_ptr_array_add(a, (gpointer) "-p"); /* (keeps an effective uid 0: dash drops it otherwise) */
   g_ptr_array_add(a, (gpointer) "-c");
   g_ptr_array_add(a, (gpointer) "read x");
   g_ptr_array_add(a, (gpointer)shown_name);
@@ -413,7 +427,7 @@ spawn_sh_as(const struct passwd *pw, const char *shown_name, const char *const *
                                          G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD |
                                              G_SPAWN_STDOUT_TO_DEV_NULL |
                                              G_SPAWN_STDERR_TO_DEV_NULL,
-                                         become_nobody, (gpointer)pw, &c.pid, &c.stdin_fd, NULL,
+                                         spawn_setup, (gpointer)pw, &c.pid, &c.stdin_fd, NULL,
                                          NULL, &error));
   g_assert_no_error(error);
   return c;
@@ -497,6 +511,16 @@ test_scan(Fixture *f, gconstpointer data)
       struct passwd copy = *pw;
       child = spawn_sh_as(&copy, "swtpm", (const char *const[]){ "socket", "--tpmstate", arg, NULL },
                           no_env);
+      wait_exec(child.pid, arg);
+      g_assert_true(msvm_state_dir_find_user(NULL, &f->id, &found, &name, &error));
+      g_assert_no_error(error);
+      g_assert_cmpint(found, ==, 0);
+      stop_child(child);
+      /* ... nor a set-user-ID root program of that user's (effective uid 0) */
+      spawn_setup = become_setuid_root_of_nobody;
+      child = spawn_sh_as(&copy, "sudo", (const char *const[]){ "true", "--tpmstate", arg, NULL },
+                          no_env);
+      spawn_setup = become_nobody;
       wait_exec(child.pid, arg);
       g_assert_true(msvm_state_dir_find_user(NULL, &f->id, &found, &name, &error));
       g_assert_no_error(error);
