@@ -428,10 +428,16 @@ static const struct {
   DomainSource source;
   unsigned int list_flags;
 } domain_sources[] = {
-  { DOMAIN_SOURCE_DEFINITION, 0 },
-  { DOMAIN_SOURCE_LIVE, VIR_CONNECT_LIST_DOMAINS_ACTIVE },
-  { DOMAIN_SOURCE_MANAGED_SAVE, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE },
+  /* In the order a definition moves when the domain changes meanwhile, so
+   * that a secret moving from one source to another is still read at the
+   * next: a snapshot reverted becomes the live or persistent definition, a
+   * managed-save image restored becomes the live one, a start makes the live
+   * one from the persistent one.  (A save moves the live definition into an
+   * image; the persistent definition, read last, still names what it names.) */
   { DOMAIN_SOURCE_SNAPSHOTS, VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT },
+  { DOMAIN_SOURCE_MANAGED_SAVE, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE },
+  { DOMAIN_SOURCE_LIVE, VIR_CONNECT_LIST_DOMAINS_ACTIVE },
+  { DOMAIN_SOURCE_DEFINITION, 0 },
 };
 
 /* The secrets @dom names in @source, appended to @out.  A domain, image or
@@ -467,17 +473,26 @@ collect_domain_secrets(virDomainPtr dom, DomainSource source, GPtrArray *out, GE
       if (xml != NULL) {
         msvm_virt_collect_tpm_secrets(xml, out);
       } else {
-        /* deleted meanwhile names nothing; anything else: cannot tell */
+        /* deleted meanwhile (or the domain undefined) names nothing;
+         * anything else: cannot tell */
         virErrorPtr e = virGetLastError();
+        if (e != NULL && e->code == VIR_ERR_NO_DOMAIN) {
+          for (int k = i; k < n; k++)
+            virDomainSnapshotFree(snaps[k]);
+          free(snaps);
+          return TRUE;
+        }
         unreadable = e == NULL || e->code != VIR_ERR_NO_DOMAIN_SNAPSHOT;
       }
       free(xml);
       xml = NULL;
       if (unreadable) {
+        /* (the error first: freeing the snapshots resets libvirt's last error) */
+        msvm_virt_error(error, MSVM_RC_FAILED, "cannot read a snapshot of the domain");
         for (int k = i; k < n; k++)
           virDomainSnapshotFree(snaps[k]);
         free(snaps);
-        return msvm_virt_error(error, MSVM_RC_FAILED, "cannot read a snapshot of the domain");
+        return FALSE;
       }
       virDomainSnapshotFree(snaps[i]);
     }
