@@ -840,6 +840,10 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   g_autofree char *dom_name = NULL;
   gsize old_len = 0;
   gboolean vm_dir_existed, store_written = FALSE, ok = FALSE;
+  /* whether the VM had an entry when the lock was taken: until that is
+   * known, the undo never removes the directory (another call may have
+   * made the entry since vm_dir_existed was read) */
+  gboolean entry_under_lock = TRUE;
   Placed placed = { 0 };
   MsvmStore *s;
   int lock = -1;
@@ -868,8 +872,10 @@ msvm_service_import_protector(MsvmService *svc, const guint8 *bundle, gsize bund
   dom = virDomainLookupByUUID(svc->conn, s->uuid);
   g_ptr_array_set_size(to_define, 0);
   g_ptr_array_set_size(to_retire, 0);
-  if (!msvm_store_load(svc->store_root, s->uuid, &old, error) ||
-      !import_checks(svc, b, old, force, dom, to_define, to_retire, error))
+  if (!msvm_store_load(svc->store_root, s->uuid, &old, error))
+    goto undo;
+  entry_under_lock = old->exists;
+  if (!import_checks(svc, b, old, force, dom, to_define, to_retire, error))
     goto undo;
   if (old->exists)
     old_text = msvm_store_to_data(old, &old_len);
@@ -967,7 +973,7 @@ undo:
     (void)msvm_virt_undefine_secret(svc->conn, g_ptr_array_index(defined, i), NULL);
   for (guint i = 0; i < retired->len; i++)
     (void)define_secret(svc, old, g_ptr_array_index(retired, i), NULL);
-  if (!vm_dir_existed) {
+  if (!vm_dir_existed && !entry_under_lock) {
     g_autofree char *lockp = g_build_filename(vm_dir, "lock", NULL);
     g_autofree char *storep = g_build_filename(vm_dir, "store", NULL);
     (void)unlink(storep);
