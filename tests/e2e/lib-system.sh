@@ -129,7 +129,9 @@ e2e_system_init() {
   ip link set lo up 2>/dev/null
   # no cgroup of the host's is touched; no network autostarts (none exists
   # in this network namespace anyway); the daemon answers to root only
-  echo 'cgroup_controllers = [ ]' >>/etc/libvirt/qemu.conf
+  # QEMU stays in this mount namespace (libvirt's default gives it one of its
+  # own, which the cleanup's namespace scan would not see)
+  printf 'cgroup_controllers = [ ]\nnamespaces = [ ]\n' >>/etc/libvirt/qemu.conf
   # No D-Bus and no polkit in here: the sockets' access as a host without
   # polkit sets it (libvirtd.conf's own example): the read-only socket for
   # everyone, the read-write one for root and the group libvirt
@@ -140,8 +142,12 @@ unix_sock_rw_perms = "0770"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
 CONF
-  rm -f /etc/libvirt/qemu/networks/autostart/* /etc/libvirt/qemu/*.xml 2>/dev/null
-  rm -rf /etc/libvirt/hooks/qemu /etc/libvirt/hooks/qemu.d
+  # nothing of the host's starts in here: no network, no storage pool (a
+  # logical pool would activate the host's volume groups), no VM, no hook
+  # but the project's (daemon and network hooks would run host scripts)
+  rm -f /etc/libvirt/qemu/networks/autostart/* /etc/libvirt/qemu/*.xml \
+        /etc/libvirt/storage/autostart/* /etc/libvirt/storage/*.xml 2>/dev/null
+  rm -rf /etc/libvirt/hooks && mkdir -m 0755 /etc/libvirt/hooks
   rm -rf /var/lib/libvirt/qemu/*.xml /var/lib/libvirt/swtpm /var/lib/msvm-security \
          /etc/libvirt/secrets 2>/dev/null
 

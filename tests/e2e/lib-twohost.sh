@@ -95,6 +95,12 @@ twohost_init() {
     useradd --create-home --shell /usr/sbin/nologin --comment "msvm-security e2e tests (host B)" \
       "$E2E_B_USER" >/dev/null 2>&1 || e2e_bail "cannot create the user $E2E_B_USER"
   fi
+  # B's processes are killed and its libvirt files wiped at the end: only
+  # a user the harness made (its comment says so) is used
+  case "$(getent passwd "$E2E_B_USER" | cut -d: -f5)" in
+    "msvm-security e2e tests"*) ;;
+    *) e2e_bail "user $E2E_B_USER exists and is not one the e2e harness made; choose E2E_B_USER" ;;
+  esac
   B_E2E_USER=$E2E_B_USER
   B_E2E_UID=$(id -u "$E2E_B_USER")
   B_E2E_GID=$(id -g "$E2E_B_USER")
