@@ -157,8 +157,5 @@ msvm_cmd_guardian(MsvmCli *cli, int argc, char **argv)
   } else if (!msvm_service_guardian_forget(svc, name, &result, &error)) {
     return msvm_cli_report_error(cli, error);
   }
-  {
-    MsvmReport report = { .return_value = result->return_value, .message = result->message };
-    return msvm_cli_report(cli, &report);
-  }
+  return msvm_cli_report_result(cli, result);
 }

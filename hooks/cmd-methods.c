@@ -232,10 +232,7 @@ run_method(MsvmCli *cli, int argc, char **argv, Method m)
     status = msvm_cli_report_error(cli, error);
   } else {
     /* (GetKeyProtector with --output has no result: its bytes went to the file) */
-    MsvmReport report = { .return_value = result != NULL ? result->return_value : 0,
-                          .job = result != NULL ? result->job : NULL,
-                          .message = result != NULL ? result->message : NULL };
-    status = msvm_cli_report(cli, &report);
+    status = msvm_cli_report_result(cli, result);
   }
   g_clear_pointer(&payload, g_bytes_unref);
   g_clear_pointer(&old_pass, g_bytes_unref);

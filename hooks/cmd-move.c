@@ -22,15 +22,6 @@
 /* Largest bundle import-protector reads (a vTPM state is well under 1 MiB). */
 #define BUNDLE_MAX (256u * 1024u * 1024u)
 
-static int
-report_result(MsvmCli *cli, const MsvmCallResult *result)
-{
-  MsvmReport report = { .return_value = result->return_value, .job = result->job,
-                        .message = result->message };
-
-  return msvm_cli_report(cli, &report);
-}
-
 int
 msvm_cmd_export_protector(MsvmCli *cli, int argc, char **argv)
 {
@@ -82,7 +73,7 @@ msvm_cmd_export_protector(MsvmCli *cli, int argc, char **argv)
     g_autofree char *old = result->message;
     result->message = g_strdup_printf("%s: %s", output, old ? old : "");
   }
-  return report_result(cli, result);
+  return msvm_cli_report_result(cli, result);
 }
 
 int
@@ -121,7 +112,7 @@ msvm_cmd_import_protector(MsvmCli *cli, int argc, char **argv)
       !msvm_service_import_protector(svc, p, len, force ? MSVM_CALL_FORCE : MSVM_CALL_NONE,
                                      &result, &error))
     return msvm_cli_report_error(cli, error);
-  return report_result(cli, result);
+  return msvm_cli_report_result(cli, result);
 }
 
 int
@@ -147,5 +138,5 @@ msvm_cmd_forget(MsvmCli *cli, int argc, char **argv)
   svc = msvm_cli_open_service(cli, &error);
   if (svc == NULL || !msvm_service_forget(svc, domain, &result, &error))
     return msvm_cli_report_error(cli, error);
-  return report_result(cli, result);
+  return msvm_cli_report_result(cli, result);
 }

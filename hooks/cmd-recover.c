@@ -21,7 +21,6 @@ msvm_cmd_recover(MsvmCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(MsvmService) svc = NULL;
   g_autoptr(MsvmCallResult) result = NULL;
-  int status;
 
   if (!msvm_cli_parse(cli, &argc, &argv, entries, NULL,
                       "Finish an interrupted or deferred change of a stopped VM: re-key its "
@@ -36,10 +35,5 @@ msvm_cmd_recover(MsvmCli *cli, int argc, char **argv)
   svc = msvm_cli_open_service(cli, &error);
   if (svc == NULL || !msvm_service_recover(svc, domain, &result, &error))
     return msvm_cli_report_error(cli, error);
-  {
-    MsvmReport report = { .return_value = result->return_value, .job = result->job,
-                          .message = result->message };
-    status = msvm_cli_report(cli, &report);
-  }
-  return status;
+  return msvm_cli_report_result(cli, result);
 }
