@@ -98,7 +98,7 @@ msvm_bundle_set_protector(MsvmBundle *b, const MsvmStore *store, GPtrArray *numb
   out->state = store->state;
   out->last_known_good = store->last_known_good;
   out->lkg_from_start = store->lkg_from_start;
-  g_free(out->stash);
+  msvm_secret_text_free(out->stash);
   out->stash = g_strdup(store->stash);
   for (guint i = 0; i < numbers->len; i++) {
     const MsvmGeneration *gen =

@@ -91,6 +91,7 @@
 
 #include "msvm-cause.h"
 #include "msvm-error.h"
+#include "msvm-secret.h"
 #include "msvm-fault.h"
 #include "msvm-kdf.h"
 #include "msvm-rekey.h"
@@ -463,7 +464,7 @@ msvm_change_record_defined(MsvmChange *change, GError **error)
 {
   MsvmStore *store = change->store;
   MsvmJournal *journal = &store->journal;
-  g_autofree char *saved_stash = NULL;
+  g_auto(MsvmSecretText) saved_stash = NULL;
   guint saved_current = store->current, saved_lkg = store->last_known_good;
 
   if (!journal->open)
@@ -484,7 +485,7 @@ msvm_change_record_defined(MsvmChange *change, GError **error)
       store->current = saved_current;
       store->last_known_good = saved_lkg;
       if (kept.has_stash) {
-        g_free(store->stash);
+        msvm_secret_text_free(store->stash);
         store->stash = g_steal_pointer(&saved_stash);
       }
       return MSVM_STEP_FAILED;

@@ -33,6 +33,7 @@
 #include "msvm-daemon.h"
 #include "msvm-domain.h"
 #include "msvm-error.h"
+#include "msvm-secret.h"
 #include "msvm-fault.h"
 #include "msvm-instance.h"
 #include "msvm-kdf.h"
@@ -611,7 +612,7 @@ static void
 plan_clear(Plan *p)
 {
   g_clear_pointer(&p->new_xml, g_free);
-  g_clear_pointer(&p->new_stash, g_free);
+  g_clear_pointer(&p->new_stash, msvm_secret_text_free);
   g_clear_pointer(&p->message, g_free);
   g_clear_pointer(&p->change_id, g_free);
   p->target = 0;

@@ -19,8 +19,10 @@
 
 #include "msvm-errno.h"
 #include "msvm-error.h"
+#include "msvm-secret.h"
 #include "msvm-fault.h"
 #include "msvm-kdf.h"
+#include "msvm-keyfile.h"
 
 #define STORE_FILE "store"
 #define LOCK_FILE "lock"
@@ -67,7 +69,7 @@ msvm_store_journal_clear(MsvmJournal *j)
 {
   g_free(j->domain_xml);
   g_free(j->change_id);
-  g_free(j->stash);
+  msvm_secret_text_free(j->stash);
   g_free(j->job_id);
   memset(j, 0, sizeof(*j));
 }
@@ -81,7 +83,7 @@ msvm_store_free(MsvmStore *store)
   msvm_wipe(store->seed, sizeof(store->seed));
   g_ptr_array_unref(store->generations);
   g_ptr_array_unref(store->jobs);
-  g_free(store->stash);
+  msvm_secret_text_free(store->stash);
   msvm_store_journal_clear(&store->journal);
   g_free(store);
 }
@@ -264,11 +266,13 @@ job_group(const char *id)
   return g_strdup_printf("job %s", id);
 }
 
+/* (the store's secrets are base64 values of the key file, which wipes its
+ * copies: msvm-keyfile.h) */
 static gboolean
-get_bytes(GKeyFile *kf, const char *group, const char *key, guint8 **ret, gsize *ret_len,
+get_bytes(MsvmKeyFile *kf, const char *group, const char *key, guint8 **ret, gsize *ret_len,
           gboolean *ret_has)
 {
-  g_autofree char *v = g_key_file_get_string(kf, group, key, NULL);
+  const char *v = msvm_key_file_get_string(kf, group, key);
   if (v == NULL) {
     *ret = NULL;
     *ret_len = 0;
@@ -277,37 +281,41 @@ get_bytes(GKeyFile *kf, const char *group, const char *key, guint8 **ret, gsize 
   }
   *ret = g_base64_decode(v, ret_len);
   *ret_has = TRUE;
-  msvm_wipe(v, strlen(v));
   return TRUE;
 }
 
 static void
-set_bytes(GKeyFile *kf, const char *group, const char *key, const guint8 *data, gsize len)
+set_bytes(MsvmKeyFile *kf, const char *group, const char *key, const guint8 *data, gsize len)
 {
   g_autofree char *b64 = g_base64_encode(data, len);
-  g_key_file_set_string(kf, group, key, b64);
+  msvm_key_file_set_string(kf, group, key, b64);
   msvm_wipe(b64, strlen(b64));
 }
 
-static guint
-get_uint(GKeyFile *kf, const char *group, const char *key, guint dflt)
+static char *
+get_string(MsvmKeyFile *kf, const char *group, const char *key)
 {
-  g_autoptr(GError) e = NULL;
-  guint64 v = g_key_file_get_uint64(kf, group, key, &e);
-  return e ? dflt : (guint)v;
+  return g_strdup(msvm_key_file_get_string(kf, group, key));
+}
+
+static guint
+get_uint(MsvmKeyFile *kf, const char *group, const char *key, guint dflt)
+{
+  guint64 v = 0;
+  return msvm_key_file_get_uint64(kf, group, key, &v) ? (guint)v : dflt;
 }
 
 static gint64
-get_int64(GKeyFile *kf, const char *group, const char *key)
+get_int64(MsvmKeyFile *kf, const char *group, const char *key)
 {
-  return g_key_file_get_int64(kf, group, key, NULL);
+  gint64 v = 0;
+  return msvm_key_file_get_int64(kf, group, key, &v) ? v : 0;
 }
 
 static gboolean
-parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
+parse_store(MsvmStore *store, MsvmKeyFile *kf, GError **error)
 {
-  g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-  g_autofree char *seed = NULL;
+  const char *seed;
   guint version = get_uint(kf, "store", "version", 0);
 
   if (version != MSVM_STORE_FORMAT_VERSION) {
@@ -316,11 +324,10 @@ parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
                 MSVM_STORE_FORMAT_VERSION);
     return FALSE;
   }
-  seed = g_key_file_get_string(kf, "store", "seed", NULL);
+  seed = msvm_key_file_get_string(kf, "store", "seed");
   if (seed != NULL) {
     gsize len = 0;
     guint8 *raw = g_base64_decode(seed, &len);
-    msvm_wipe(seed, strlen(seed));
     if (len != sizeof(store->seed)) {
       wipe_free(raw, len);
       g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s has a damaged seed",
@@ -336,28 +343,27 @@ parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
   store->current = get_uint(kf, "store", "current", 0);
   store->state = get_uint(kf, "store", "state", 0);
   store->last_known_good = get_uint(kf, "store", "last-known-good", 0);
-  store->lkg_from_start = g_key_file_get_boolean(kf, "store", "last-known-good-from-start",
-                                                 NULL);
-  store->stash = g_key_file_get_string(kf, "stash", "devices", NULL);
+  store->lkg_from_start = msvm_key_file_get_boolean(kf, "store", "last-known-good-from-start");
+  store->stash = get_string(kf, "stash", "devices");
 
-  if (g_key_file_has_group(kf, "journal")) {
+  if (msvm_key_file_has_group(kf, "journal")) {
     MsvmJournal *j = &store->journal;
     j->open = TRUE;
     j->target = get_uint(kf, "journal", "target", 0);
-    j->new_generation = g_key_file_get_boolean(kf, "journal", "new-generation", NULL);
+    j->new_generation = msvm_key_file_get_boolean(kf, "journal", "new-generation");
     j->prev_current = get_uint(kf, "journal", "previous-current", 0);
     j->prev_state = get_uint(kf, "journal", "previous-state", 0);
-    j->domain_xml = g_key_file_get_string(kf, "journal", "domain-xml", NULL);
-    j->change_id = g_key_file_get_string(kf, "journal", "change-id", NULL);
-    j->has_stash = g_key_file_has_key(kf, "journal", "stash", NULL);
-    j->stash = g_key_file_get_string(kf, "journal", "stash", NULL);
-    j->job_id = g_key_file_get_string(kf, "journal", "job", NULL);
+    j->domain_xml = get_string(kf, "journal", "domain-xml");
+    j->change_id = get_string(kf, "journal", "change-id");
+    j->stash = get_string(kf, "journal", "stash");
+    j->has_stash = j->stash != NULL;
+    j->job_id = get_string(kf, "journal", "job");
     if (j->stash != NULL && j->stash[0] == '\0')
-      g_clear_pointer(&j->stash, g_free);
+      g_clear_pointer(&j->stash, msvm_secret_text_free);
   }
 
-  for (gsize i = 0; groups[i] != NULL; i++) {
-    const char *g = groups[i];
+  for (guint i = 0; i < msvm_key_file_n_groups(kf); i++) {
+    const char *g = msvm_key_file_group_name(kf, i);
     if (g_str_has_prefix(g, "generation ")) {
       MsvmGeneration *gen = g_new0(MsvmGeneration, 1);
       guint8 secret[16];
@@ -374,8 +380,8 @@ parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
           number = 0;
       }
       gen->number = (guint)number;
-      gen->secret_uuid = g_key_file_get_string(kf, g, "secret", NULL);
-      gen->foreign = g_key_file_get_boolean(kf, g, "foreign", NULL);
+      gen->secret_uuid = get_string(kf, g, "secret");
+      gen->foreign = msvm_key_file_get_boolean(kf, g, "foreign");
       gen->created = get_int64(kf, g, "created");
       get_bytes(kf, g, "key-protector", &gen->key_protector, &gen->key_protector_len,
                 &gen->has_key_protector);
@@ -399,10 +405,10 @@ parse_store(MsvmStore *store, GKeyFile *kf, GError **error)
     } else if (g_str_has_prefix(g, "job ")) {
       MsvmStoreJob *job = g_new0(MsvmStoreJob, 1);
       job->id = g_strdup(g + strlen("job "));
-      job->method = g_key_file_get_string(kf, g, "method", NULL);
+      job->method = get_string(kf, g, "method");
       job->state = get_uint(kf, g, "state", MSVM_JOB_NEW);
       job->error_code = get_uint(kf, g, "error-code", 0);
-      job->error_description = g_key_file_get_string(kf, g, "error-description", NULL);
+      job->error_description = get_string(kf, g, "error-description");
       job->percent_complete = get_uint(kf, g, "percent-complete", 0);
       job->time_submitted = get_int64(kf, g, "time-submitted");
       job->time_changed = get_int64(kf, g, "time-of-last-state-change");
@@ -488,15 +494,15 @@ msvm_store_parse(const char *dir, const guint8 uuid[16], const char *data, gsize
                  MsvmStore **ret_store, GError **error)
 {
   g_autoptr(MsvmStore) store = store_new(dir, uuid);
-  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autoptr(MsvmKeyFile) kf = msvm_key_file_new();
   g_autoptr(GError) local = NULL;
 
-  if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
+  if (!msvm_key_file_load(kf, data, len, &local)) {
     g_autofree char *path = g_build_filename(dir, STORE_FILE, NULL);
-    /* (not GKeyFile's message: it quotes the offending line, which may hold
-     * a secret) */
-    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: not a key file",
-                path);
+    /* (the key file's message names the line by its number, never its
+     * text, which may hold a secret) */
+    g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED, "store %s is damaged: not a key file (%s)",
+                path, local->message);
     return FALSE;
   }
   if (!parse_store(store, kf, error))
@@ -552,67 +558,67 @@ prune_jobs(MsvmStore *store)
 char *
 msvm_store_to_data(const MsvmStore *store, gsize *ret_len)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autoptr(MsvmKeyFile) kf = msvm_key_file_new();
 
-  g_key_file_set_uint64(kf, "store", "version", MSVM_STORE_FORMAT_VERSION);
+  msvm_key_file_set_uint64(kf, "store", "version", MSVM_STORE_FORMAT_VERSION);
   {
     g_autofree char *u = msvm_uuid_to_string(store->uuid);
-    g_key_file_set_string(kf, "store", "uuid", u);
+    msvm_key_file_set_string(kf, "store", "uuid", u);
   }
   if (store->has_seed)
     set_bytes(kf, "store", "seed", store->seed, sizeof(store->seed));
-  g_key_file_set_uint64(kf, "store", "kdf-version", store->kdf_version);
-  g_key_file_set_uint64(kf, "store", "next-generation", store->next_generation);
-  g_key_file_set_uint64(kf, "store", "current", store->current);
-  g_key_file_set_uint64(kf, "store", "state", store->state);
-  g_key_file_set_uint64(kf, "store", "last-known-good", store->last_known_good);
-  g_key_file_set_boolean(kf, "store", "last-known-good-from-start", store->lkg_from_start);
+  msvm_key_file_set_uint64(kf, "store", "kdf-version", store->kdf_version);
+  msvm_key_file_set_uint64(kf, "store", "next-generation", store->next_generation);
+  msvm_key_file_set_uint64(kf, "store", "current", store->current);
+  msvm_key_file_set_uint64(kf, "store", "state", store->state);
+  msvm_key_file_set_uint64(kf, "store", "last-known-good", store->last_known_good);
+  msvm_key_file_set_boolean(kf, "store", "last-known-good-from-start", store->lkg_from_start);
 
   for (guint i = 0; i < store->generations->len; i++) {
     const MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
     g_autofree char *g = gen_group(gen->number);
-    g_key_file_set_string(kf, g, "secret", gen->secret_uuid);
-    g_key_file_set_int64(kf, g, "created", gen->created);
+    msvm_key_file_set_string(kf, g, "secret", gen->secret_uuid);
+    msvm_key_file_set_int64(kf, g, "created", gen->created);
     if (gen->has_key_protector)
       set_bytes(kf, g, "key-protector", gen->key_protector, gen->key_protector_len);
     if (gen->has_policy)
       set_bytes(kf, g, "policy", gen->policy, gen->policy_len);
     if (gen->foreign) {
-      g_key_file_set_boolean(kf, g, "foreign", TRUE);
+      msvm_key_file_set_boolean(kf, g, "foreign", TRUE);
       set_bytes(kf, g, "passphrase", gen->foreign_passphrase, gen->foreign_passphrase_len);
     }
   }
   if (store->journal.open) {
     const MsvmJournal *j = &store->journal;
-    g_key_file_set_uint64(kf, "journal", "target", j->target);
-    g_key_file_set_boolean(kf, "journal", "new-generation", j->new_generation);
-    g_key_file_set_uint64(kf, "journal", "previous-current", j->prev_current);
-    g_key_file_set_uint64(kf, "journal", "previous-state", j->prev_state);
+    msvm_key_file_set_uint64(kf, "journal", "target", j->target);
+    msvm_key_file_set_boolean(kf, "journal", "new-generation", j->new_generation);
+    msvm_key_file_set_uint64(kf, "journal", "previous-current", j->prev_current);
+    msvm_key_file_set_uint64(kf, "journal", "previous-state", j->prev_state);
     if (j->change_id != NULL)
-      g_key_file_set_string(kf, "journal", "change-id", j->change_id);
+      msvm_key_file_set_string(kf, "journal", "change-id", j->change_id);
     if (j->has_stash)
-      g_key_file_set_string(kf, "journal", "stash", j->stash ? j->stash : "");
+      msvm_key_file_set_string(kf, "journal", "stash", j->stash ? j->stash : "");
     if (j->job_id != NULL)
-      g_key_file_set_string(kf, "journal", "job", j->job_id);
+      msvm_key_file_set_string(kf, "journal", "job", j->job_id);
   }
   if (store->stash != NULL)
-    g_key_file_set_string(kf, "stash", "devices", store->stash);
+    msvm_key_file_set_string(kf, "stash", "devices", store->stash);
   for (guint i = 0; i < store->jobs->len; i++) {
     const MsvmStoreJob *job = g_ptr_array_index(store->jobs, i);
     g_autofree char *g = job_group(job->id);
     if (job->method != NULL)
-      g_key_file_set_string(kf, g, "method", job->method);
-    g_key_file_set_uint64(kf, g, "state", job->state);
-    g_key_file_set_uint64(kf, g, "error-code", job->error_code);
+      msvm_key_file_set_string(kf, g, "method", job->method);
+    msvm_key_file_set_uint64(kf, g, "state", job->state);
+    msvm_key_file_set_uint64(kf, g, "error-code", job->error_code);
     if (job->error_description != NULL)
-      g_key_file_set_string(kf, g, "error-description", job->error_description);
-    g_key_file_set_uint64(kf, g, "percent-complete", job->percent_complete);
-    g_key_file_set_int64(kf, g, "time-submitted", job->time_submitted);
-    g_key_file_set_int64(kf, g, "time-of-last-state-change", job->time_changed);
-    g_key_file_set_uint64(kf, g, "target", job->target);
+      msvm_key_file_set_string(kf, g, "error-description", job->error_description);
+    msvm_key_file_set_uint64(kf, g, "percent-complete", job->percent_complete);
+    msvm_key_file_set_int64(kf, g, "time-submitted", job->time_submitted);
+    msvm_key_file_set_int64(kf, g, "time-of-last-state-change", job->time_changed);
+    msvm_key_file_set_uint64(kf, g, "target", job->target);
   }
 
-  return g_key_file_to_data(kf, ret_len, NULL);
+  return msvm_key_file_to_data(kf, ret_len);
 }
 
 gboolean

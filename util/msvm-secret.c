@@ -66,6 +66,15 @@ msvm_secret_free(gpointer buf, gsize len)
   munmap(base, size);
 }
 
+void
+msvm_secret_text_free(char *text)
+{
+  if (text == NULL)
+    return;
+  msvm_wipe(text, strlen(text));
+  g_free(text);
+}
+
 typedef struct {
   gpointer buf;
   gsize len;       /* the bytes ever written */

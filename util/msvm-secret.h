@@ -24,6 +24,13 @@ void msvm_wipe(void *buf, gsize len);
 gpointer msvm_secret_alloc(gsize len);
 void msvm_secret_free(gpointer buf, gsize len);
 
+/* Free a NUL-terminated string that held a secret (a stash of devices with
+ * their VNC passwords, say), wiped first; NULL is ignored.  With
+ * g_auto(MsvmSecretText) a scope's string is freed so. */
+void msvm_secret_text_free(char *text);
+typedef char *MsvmSecretText;
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(MsvmSecretText, msvm_secret_text_free, NULL)
+
 /* A GBytes over a secret buffer: wiped and released with the last
  * reference.  msvm_secret_bytes_new copies @len bytes of @data into a new
  * secret buffer (the caller still wipes its own copy). */
