@@ -20,6 +20,8 @@
  *   hook-store-tool secret ROOT UUID N           secret UUID of generation N
  *   hook-store-tool passphrase ROOT UUID N FILE  generation N's passphrase into
  *                                                FILE (0600; tests only)
+ *   hook-store-tool stash ROOT UUID FILE         the stash of removed devices is
+ *                                                FILE's text
  *   hook-store-tool show ROOT UUID               "current=C state=S lkg=L
  *                                                lkg-from-start=0|1 journal=0|1",
  *                                                then one line
@@ -38,6 +40,7 @@
 
 #include "msvm-error.h"
 #include "msvm-kdf.h"
+#include "msvm-secret.h"
 #include "msvm-store.h"
 
 static int
@@ -141,6 +144,23 @@ main(int argc, char **argv)
     msvm_passphrase_free(pass, len);
     if (!ok)
       return fail("write", error);
+  } else if (g_str_equal(cmd, "stash") && argc > 4) {
+    /* the stash from a file, read into a secret buffer (the freed-secrets
+     * test: the tool itself leaves no copy behind) */
+    g_autoptr(GBytes) text = NULL;
+    gboolean too_long = FALSE;
+    int stash_fd = open(argv[4], O_RDONLY | O_CLOEXEC);
+    if (stash_fd < 0)
+      return fail("open the stash", NULL);
+    if (!msvm_secret_read_fd(stash_fd, 1024 * 1024, &text, &too_long) || too_long) {
+      close(stash_fd);
+      return fail("read the stash", NULL);
+    }
+    close(stash_fd);
+    msvm_secret_text_free(store->stash);
+    store->stash = g_strndup(g_bytes_get_data(text, NULL), g_bytes_get_size(text));
+    if (!msvm_store_save(store, &error))
+      return fail("save", error);
   } else if (g_str_equal(cmd, "show")) {
     printf("current=%u state=%u lkg=%u lkg-from-start=%d journal=%d\n", store->current,
            store->state, store->last_known_good, store->lkg_from_start ? 1 : 0,
