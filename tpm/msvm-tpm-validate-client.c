@@ -16,9 +16,9 @@
 #include <sys/socket.h>
 
 #include <gio/gio.h>
-#include <glib-unix.h>
 
 #include "msvm-errno.h"
+#include "msvm-io.h"
 #include "msvm-error.h"
 #include "msvm-trust.h"
 #include "msvm-kdf.h"
@@ -175,66 +175,6 @@ communicated(GObject *source, GAsyncResult *res, gpointer user_data)
   c->done = TRUE;
 }
 
-/* The helper's standard input: the request (decrypted state), written
- * straight from its secret buffer into one end of a socket pair whose other
- * end is the helper's stdin.  Not g_subprocess_communicate() with the
- * request: its splice copies the request through an 8 KiB buffer that GIO
- * frees without wiping (found by the freed-secrets test).  A socket, not a
- * pipe, so that send() can say MSG_NOSIGNAL: a helper that died early gives
- * EPIPE, not a SIGPIPE that would kill the hook. */
-typedef struct {
-  int fd;
-  const guint8 *data;
-  gsize len;
-  gsize done;
-  GSource *source;
-} Feeder;
-
-static void
-feeder_close(Feeder *f)
-{
-  if (f->source != NULL) {
-    g_source_destroy(f->source);
-    g_clear_pointer(&f->source, g_source_unref);
-  }
-  if (f->fd >= 0) {
-    close(f->fd);
-    f->fd = -1;
-  }
-}
-
-static gboolean
-feed(gint fd, GIOCondition condition, gpointer user_data)
-{
-  Feeder *f = user_data;
-
-  while (f->done < f->len) {
-    ssize_t n = send(fd, f->data + f->done, f->len - f->done, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      f->done += (gsize)n;
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return G_SOURCE_CONTINUE;
-    } else {
-      break; /* the helper is gone: its exit status says why */
-    }
-  }
-  /* (the source is destroyed by feeder_close: returning REMOVE here would
-   * leave it to be destroyed twice) */
-  if (f->fd >= 0) {
-    close(f->fd);
-    f->fd = -1;
-  }
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-feeding(const Feeder *f)
-{
-  return f->fd >= 0;
-}
-
 static gboolean
 timed_out(gpointer user_data)
 {
@@ -259,8 +199,11 @@ msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, uid_t owner_
   g_autoptr(GCancellable) cancel = NULL;
   g_autoptr(GSource) timer = NULL;
   Communicated c = { 0 };
-  Feeder feeder = { .fd = -1 };
   int pair[2];
+  gint64 deadline_us;
+  gint64 left_ms;
+  gboolean fed;
+  int saved;
   gboolean expired = FALSE;
   guint timeout_ms = msvm_tpm_validate_timeout_ms() + HELPER_MARGIN_MS;
   int status;
@@ -279,8 +222,7 @@ msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, uid_t owner_
                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_subprocess_launcher_take_stdin_fd(launcher, pair[0]);
   proc = g_subprocess_launcher_spawn(launcher, &local, helper, NULL);
-  /* (the launcher keeps the helper's end until it goes: now, so that the
-   * helper sees the end of its input when the feeder closes ours) */
+  /* (the launcher owns the helper's end of the pair: closed with it) */
   g_clear_object(&launcher);
   if (proc == NULL) {
     close(pair[1]);
@@ -288,30 +230,40 @@ msvm_tpm_validate_in_helper(GBytes *permall, GBytes *volatilestate, uid_t owner_
                 "cannot run the state validation helper: %s", local->message);
     return FALSE;
   }
-  /* the helper answers a request shorter than it says with an error; the
-   * other end is its own and closed with the launcher */
-  (void)shutdown(pair[1], SHUT_RD);
+  /* The request goes straight from its secret buffer into the helper's
+   * stdin, one end of a socket pair: not through g_subprocess_communicate(),
+   * whose splice copies it through an 8 KiB buffer that GIO frees without
+   * wiping (the decrypted state; found by the freed-secrets test).  A socket
+   * so that send() takes MSG_NOSIGNAL: a helper gone early is EPIPE, not a
+   * SIGPIPE that would kill the hook.  The helper reads its whole request
+   * before it writes anything, so the answer waits until it is in. */
+  deadline_us = msvm_monotonic_us() + (gint64)timeout_ms * 1000;
+  fed = msvm_write_full_until(pair[1], g_bytes_get_data(input, NULL), g_bytes_get_size(input),
+                              deadline_us, TRUE);
+  saved = errno;
+  close(pair[1]);
+  if (!fed && saved == ETIMEDOUT) {
+    g_subprocess_force_exit(proc);
+    g_subprocess_wait(proc, NULL, NULL);
+    g_set_error(error, MSVM_ERROR, MSVM_RC_TIMEOUT,
+                "the state validation helper did not answer within %u ms and was stopped",
+                timeout_ms);
+    return FALSE;
+  }
+  /* (any other failure: the helper is gone, and its exit status says why) */
+  left_ms = MAX(0, (deadline_us - msvm_monotonic_us()) / 1000);
 
-  /* wait at most timeout_ms, in a context of our own (any thread) */
+  /* wait at most the rest of timeout_ms, in a context of our own (any
+   * thread) */
   ctx = g_main_context_new();
   cancel = g_cancellable_new();
   g_main_context_push_thread_default(ctx);
-  feeder.fd = pair[1];
-  feeder.data = g_bytes_get_data(input, &feeder.len);
-  feeder.source = g_unix_fd_source_new(feeder.fd, G_IO_OUT);
-  g_source_set_callback(feeder.source, G_SOURCE_FUNC(feed), &feeder, NULL);
-  g_source_attach(feeder.source, ctx);
   g_subprocess_communicate_async(proc, NULL, cancel, communicated, &c);
-  timer = g_timeout_source_new(timeout_ms);
+  timer = g_timeout_source_new((guint)left_ms);
   g_source_set_callback(timer, timed_out, &expired, NULL);
   g_source_attach(timer, ctx);
-  while ((!c.done || feeding(&feeder)) && !expired) {
+  while (!c.done && !expired)
     g_main_context_iteration(ctx, TRUE);
-    /* (a fed request leaves only the answer to wait for) */
-    if (!feeding(&feeder) && feeder.source != NULL)
-      feeder_close(&feeder);
-  }
-  feeder_close(&feeder);
   if (!c.done) {
     g_subprocess_force_exit(proc);
     g_cancellable_cancel(cancel);
