@@ -15,26 +15,6 @@
 #include "msvm-error.h"
 #include "msvm-xml-quiet.h"
 
-/* The first error libxml2 reports.  Only the first: libxml2 goes on after
- * a namespace error, and a later warning would otherwise hide it (the last
- * error is a warning then, and the document looked well-formed). */
-typedef struct {
-  char *message;
-  int line;
-} FirstError;
-
-static void
-on_parse_error(void *user_data, xmlErrorPtr err)
-{
-  xmlParserCtxtPtr ctxt = user_data;
-  FirstError *first = ctxt != NULL ? ctxt->_private : NULL;
-
-  if (first == NULL || err == NULL || first->message != NULL || err->level < XML_ERR_ERROR)
-    return;
-  first->message = g_strstrip(g_strdup(err->message != NULL ? err->message : "parse error"));
-  first->line = err->line;
-}
-
 xmlDocPtr
 msvm_xml_parse(const char *xml, gsize len, const char *what,
                const char *root_ns, const char *root_name, GError **error)
@@ -43,7 +23,7 @@ msvm_xml_parse(const char *xml, gsize len, const char *what,
   xmlParserCtxtPtr ctxt = NULL;
   xmlDocPtr doc = NULL;
   xmlNodePtr root;
-  FirstError first = { 0 };
+  MsvmXmlFirstError first = { 0 };
   gboolean well_formed;
 
   if (xml == NULL || len == 0) {
@@ -61,7 +41,7 @@ msvm_xml_parse(const char *xml, gsize len, const char *what,
     g_set_error(error, MSVM_ERROR, MSVM_RC_OUT_OF_MEMORY, "out of memory parsing %s", what);
     return NULL;
   }
-  ctxt->sax->serror = on_parse_error;
+  ctxt->sax->serror = msvm_xml_keep_first_error;
   ctxt->_private = &first;
   /* No XML_PARSE_NOENT (entities are not substituted), no DTD loading, no
    * network; blanks are kept so that the document comes back as it was. */

@@ -27,25 +27,10 @@
 #include "msvm-xml-quiet.h"
 
 typedef struct {
+  MsvmXmlFirstError first;  /* (first: msvm_xml_keep_first_error) */
   gboolean doctype;
   int doctype_line;
-  char *message;  /* first error libxml2 reported */
-  int line;
-  int column;
 } XmlState;
-
-static void
-on_xml_error(void *user_data, xmlErrorPtr err)
-{
-  xmlParserCtxtPtr ctxt = user_data;
-  XmlState *st = ctxt != NULL ? ctxt->_private : NULL;
-
-  if (st == NULL || err == NULL || st->message != NULL || err->level < XML_ERR_ERROR)
-    return;
-  st->message = g_strstrip(g_strdup(err->message != NULL ? err->message : "unknown error"));
-  st->line = err->line;
-  st->column = err->int2;
-}
 
 static void
 on_internal_subset(void *user_data, const xmlChar *name, const xmlChar *external_id,
@@ -79,7 +64,7 @@ read_xml(const MsvmInstanceText *t, GError **error)
     g_set_error(error, MSVM_ERROR, MSVM_RC_OUT_OF_MEMORY, "cannot create an XML parser");
     return NULL;
   }
-  ctxt->sax->serror = on_xml_error;
+  ctxt->sax->serror = msvm_xml_keep_first_error;
   ctxt->sax->internalSubset = on_internal_subset;
   ctxt->sax->externalSubset = NULL;
   ctxt->sax->entityDecl = NULL;
@@ -98,18 +83,18 @@ read_xml(const MsvmInstanceText *t, GError **error)
                 "a DOCTYPE (line %d%s) is not accepted: no DTD or entity is ever processed",
                 st.doctype_line, t->embedded ? " of the embedded instance text" : "");
   } else if (doc == NULL) {
-    const char *msg = st.message != NULL ? st.message : "not well-formed";
+    const char *msg = st.first.message != NULL ? st.first.message : "not well-formed";
     if (strstr(msg, "Excessive depth") != NULL)
       msg = "elements nested too deeply";
     if (t->embedded)
       g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
                   "malformed XML at line %d, column %d of the embedded instance text: %s",
-                  st.line, st.column, msg);
+                  st.first.line, st.first.column, msg);
     else
       g_set_error(error, MSVM_ERROR, MSVM_RC_INVALID_PARAMETER,
-                  "malformed XML at line %d, column %d: %s", st.line, st.column, msg);
+                  "malformed XML at line %d, column %d: %s", st.first.line, st.first.column, msg);
   }
-  g_free(st.message);
+  g_free(st.first.message);
   return doc;
 }
 

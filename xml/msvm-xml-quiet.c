@@ -21,6 +21,19 @@ drop_structured(void *ctx, xmlErrorPtr err)
 }
 
 void
+msvm_xml_keep_first_error(void *parser_context, xmlErrorPtr err)
+{
+  xmlParserCtxtPtr ctxt = parser_context;
+  MsvmXmlFirstError *first = ctxt != NULL ? ctxt->_private : NULL;
+
+  if (first == NULL || err == NULL || first->message != NULL || err->level < XML_ERR_ERROR)
+    return;
+  first->message = g_strstrip(g_strdup(err->message != NULL ? err->message : "unknown error"));
+  first->line = err->line;
+  first->column = err->int2;
+}
+
+void
 msvm_xml_quiet_begin(MsvmXmlQuiet *q)
 {
   /* The handlers are per-thread state that xmlInitParser sets up. */

@@ -35,6 +35,21 @@ void msvm_xml_quiet_begin(MsvmXmlQuiet *q);
 /* Puts back the handlers @q saved (nothing when @q is not active). */
 void msvm_xml_quiet_end(MsvmXmlQuiet *q);
 
+/* The first error (level XML_ERR_ERROR or worse) a parse reported: only
+ * the first, because libxml2 goes on after a namespace error and the last
+ * error may be a later warning (the domain fuzz target found a document
+ * that looked well-formed so). */
+typedef struct {
+  char *message;  /* stripped; NULL when none */
+  int line;
+  int column;
+} MsvmXmlFirstError;
+
+/* A structured error handler for a parser context (ctxt->sax->serror)
+ * whose ctxt->_private points to a struct that starts with a
+ * MsvmXmlFirstError; keeps the first error there.  g_free its message. */
+void msvm_xml_keep_first_error(void *parser_context, xmlErrorPtr err);
+
 /* For g_auto(MsvmXmlQuiet) q = MSVM_XML_QUIET_INIT; msvm_xml_quiet_begin(&q): the
  * caller's handlers come back when q goes out of scope. */
 #define MSVM_XML_QUIET_INIT { 0 }
