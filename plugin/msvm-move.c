@@ -1022,6 +1022,7 @@ msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult **
   guint8 uuid[16];
   guint undefined = 0;
   int lock = -1;
+  gboolean kept_dir = FALSE;
   gboolean ok = FALSE;
 
   g_return_val_if_fail(ret_result != NULL, FALSE);
@@ -1097,17 +1098,24 @@ msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult **
       }
     }
   }
-  close(lock);
-  lock = -1;
-  if (rmdir(vm_dir) < 0 && errno != ENOENT) {
+  /* The directory goes while the lock is still held (on the unlinked lock
+   * file: a waiter then finds its lock file gone and takes the lock again on
+   * a new one, msvm_store_lock_file).  A process that made a new lock file
+   * since is using the directory: it stays, the entry is gone all the same. */
+  msvm_fault_point("forget-remove-directory");
+  if (rmdir(vm_dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
     msvm_set_error_errno(error, errno, "cannot remove %s", vm_dir);
     goto out;
   }
+  kept_dir = g_file_test(vm_dir, G_FILE_TEST_IS_DIR);
   if (!msvm_fsync_dir(svc->store_root, error))
     goto out;
   *ret_result = result_new(g_strdup_printf("VM %s: %u secret%s undefined and its store entry "
-                                           "removed",
-                                           u, undefined, undefined == 1 ? "" : "s"));
+                                           "removed%s",
+                                           u, undefined, undefined == 1 ? "" : "s",
+                                           kept_dir ? " (its directory stays: another "
+                                                      "msvm-security call holds its lock)"
+                                                    : ""));
   ok = TRUE;
 out:
   if (lock >= 0)

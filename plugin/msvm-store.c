@@ -204,29 +204,54 @@ ensure_root(const char *root, GError **error)
   return ensure_dir(root, error);
 }
 
+/* Lock files can go: `forget` removes a VM's entry, lock file and
+ * directory while it holds the lock.  A process that waited for that lock
+ * then holds it on a file no longer in the directory, which a newcomer does
+ * not see: two holders.  So a lock counts only on the file still at @path
+ * (same device and inode, linked); otherwise it is taken again on the new
+ * one.  @ret_gone: the directory itself is gone (ENOENT). */
+static int
+lock_file_once(const char *path, gboolean wait, const char *what, gboolean *ret_gone,
+               GError **error)
+{
+  for (guint attempt = 0; attempt < 100; attempt++) {
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    struct stat held, now;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0) {
+      *ret_gone = errno == ENOENT;
+      msvm_set_error_errno(error, errno, "cannot open %s", path);
+      return -1;
+    }
+    while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+      int saved = errno;
+      if (saved == EINTR)
+        continue;
+      close(fd);
+      if (saved == EAGAIN || saved == EACCES) {
+        g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE, "%s is in progress", what);
+        return -1;
+      }
+      msvm_set_error_errno(error, saved, "cannot lock %s", path);
+      return -1;
+    }
+    if (fstat(fd, &held) == 0 && held.st_nlink > 0 && lstat(path, &now) == 0 &&
+        now.st_dev == held.st_dev && now.st_ino == held.st_ino)
+      return fd;
+    /* removed (or replaced) while we waited: take the lock on what is there */
+    close(fd);
+  }
+  g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE, "%s is in progress (its lock file keeps "
+              "being replaced)", what);
+  return -1;
+}
+
 int
 msvm_store_lock_file(const char *path, gboolean wait, const char *what, GError **error)
 {
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-  if (fd < 0) {
-    msvm_set_error_errno(error, errno, "cannot open %s", path);
-    return -1;
-  }
-  while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
-    int saved = errno;
-    if (saved == EINTR)
-      continue;
-    close(fd);
-    if (saved == EAGAIN || saved == EACCES) {
-      g_set_error(error, MSVM_ERROR, MSVM_RC_IN_USE, "%s is in progress", what);
-      return -1;
-    }
-    msvm_set_error_errno(error, saved, "cannot lock %s", path);
-    return -1;
-  }
-  return fd;
+  gboolean gone = FALSE;
+  return lock_file_once(path, wait, what, &gone, error);
 }
 
 int
@@ -238,11 +263,21 @@ msvm_store_lock(const char *root, const guint8 uuid[16], gboolean wait, GError *
   g_autofree char *what = g_strdup_printf("another msvm-security change of VM %s", u);
   int fd;
 
-  if (!ensure_root(root, error) || !ensure_dir(dir, error))
-    return -1;
-  fd = msvm_store_lock_file(path, wait, what, error);
-  if (fd < 0)
-    return -1;
+  for (guint attempt = 0;; attempt++) {
+    gboolean gone = FALSE;
+    g_autoptr(GError) local = NULL;
+
+    if (!ensure_root(root, error) || !ensure_dir(dir, error))
+      return -1;
+    fd = lock_file_once(path, wait, what, &gone, &local);
+    if (fd >= 0)
+      break;
+    /* (the directory went between ensure_dir and the open: `forget`) */
+    if (!gone || attempt >= 10) {
+      g_propagate_error(error, g_steal_pointer(&local));
+      return -1;
+    }
+  }
   {
     /* a write killed before its rename leaves store.tmp (it holds secrets):
      * under the lock nobody else is writing it */

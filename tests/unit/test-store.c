@@ -10,6 +10,7 @@
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -361,6 +362,63 @@ test_lock(Fixture *f, gconstpointer data)
   close(fd2);
 }
 
+/* `forget` removes the lock file and the directory while it holds the lock.
+ * A process that was waiting for the lock must not then hold it on the
+ * removed file, which a newcomer does not see (two holders): it takes the
+ * lock again on the file now at the path.  Fails without that retry. */
+static void
+test_lock_removed_while_waiting(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *u = msvm_uuid_to_string(vm_uuid);
+  g_autofree char *dir = g_build_filename(f->root, u, NULL);
+  g_autofree char *path = g_build_filename(dir, "lock", NULL);
+  int ready[2], release[2];
+  int fd, status = 0;
+  char byte = 0;
+  pid_t child;
+
+  fd = msvm_store_lock(f->root, vm_uuid, TRUE, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(pipe(ready), ==, 0);
+  g_assert_cmpint(pipe(release), ==, 0);
+  child = fork();
+  g_assert_cmpint(child, >=, 0);
+  if (child == 0) {
+    /* waits for the parent's lock; then says so and holds it until told
+     * (the parent's descriptor first: fork shares its open file
+     * description, and with it the lock) */
+    int held;
+    close(fd);
+    held = msvm_store_lock(f->root, vm_uuid, TRUE, NULL);
+    struct stat st;
+    char ok = held >= 0 && fstat(held, &st) == 0 && st.st_nlink > 0 ? 'y' : 'n';
+    if (write(ready[1], &ok, 1) != 1 || read(release[0], &byte, 1) != 1)
+      _exit(2);
+    _exit(0);
+  }
+  /* (the child is blocked in the lock by now, or soon: either way it must
+   * end up with the new file's lock) */
+  g_usleep(200 * 1000);
+  g_assert_cmpint(unlink(path), ==, 0);
+  g_assert_cmpint(rmdir(dir), ==, 0);
+  close(fd);
+
+  g_assert_cmpint(read(ready[0], &byte, 1), ==, 1);
+  g_assert_cmpint(byte, ==, 'y');
+  /* the child holds the lock: a newcomer must find it taken */
+  fd = msvm_store_lock(f->root, vm_uuid, FALSE, &error);
+  g_assert_cmpint(fd, ==, -1);
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_IN_USE);
+  g_assert_cmpint(write(release[1], "x", 1), ==, 1);
+  g_assert_cmpint(waitpid(child, &status, 0), ==, child);
+  g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(ready[0]);
+  close(ready[1]);
+  close(release[0]);
+  close(release[1]);
+}
+
 static void
 test_jobs(Fixture *f, gconstpointer data)
 {
@@ -643,6 +701,7 @@ main(int argc, char **argv)
   ADD("retirement", test_retirement);
   ADD("record-started", test_record_started);
   ADD("lock", test_lock);
+  ADD("lock-removed-while-waiting", test_lock_removed_while_waiting);
   ADD("jobs", test_jobs);
   ADD("finish-without-state", test_finish_without_state);
   ADD("finish-empty-state-dir", test_finish_empty_state_dir);
