@@ -1103,11 +1103,13 @@ msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult **
    * a new one, msvm_store_lock_file).  A process that made a new lock file
    * since is using the directory: it stays, the entry is gone all the same. */
   msvm_fault_point("forget-remove-directory");
-  if (rmdir(vm_dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
-    msvm_set_error_errno(error, errno, "cannot remove %s", vm_dir);
-    goto out;
+  if (rmdir(vm_dir) < 0) {
+    kept_dir = errno == ENOTEMPTY || errno == EEXIST;
+    if (!kept_dir && errno != ENOENT) {
+      msvm_set_error_errno(error, errno, "cannot remove %s", vm_dir);
+      goto out;
+    }
   }
-  kept_dir = g_file_test(vm_dir, G_FILE_TEST_IS_DIR);
   if (!msvm_fsync_dir(svc->store_root, error))
     goto out;
   *ret_result = result_new(g_strdup_printf("VM %s: %u secret%s undefined and its store entry "
