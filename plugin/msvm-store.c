@@ -451,6 +451,17 @@ parse_store(MsvmStore *store, MsvmKeyFile *kf, GError **error)
       g_ptr_array_add(store->jobs, job);
     }
   }
+  /* A generation's passphrase derives from the seed: without it (a damaged
+   * seed line reads as missing) a save would draw a new seed and every
+   * passphrase would change, locking the VM out. */
+  for (guint i = 0; !store->has_seed && i < store->generations->len; i++) {
+    const MsvmGeneration *gen = g_ptr_array_index(store->generations, i);
+    if (!gen->foreign) {
+      g_set_error(error, MSVM_ERROR, MSVM_RC_FAILED,
+                  "store %s has generation %u but no seed: damaged", store->dir, gen->number);
+      return FALSE;
+    }
+  }
   return TRUE;
 }
 

@@ -687,6 +687,16 @@ test_damaged(Fixture *f, gconstpointer data)
   g_assert_true(g_file_set_contents(file, "\x01\x02 not a key file", -1, NULL));
   g_assert_false(msvm_store_load(f->root, vm_uuid, &bad, &error));
   g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_clear_error(&error);
+  /* a seed that does not read (not UTF-8: it reads as missing) under a
+   * generation: refused, not a new seed drawn at the next save */
+  g_assert_true(g_file_set_contents(file,
+                                    "[store]\nversion=1\nseed=\xff\xfe\n\n"
+                                    "[generation 1]\nsecret=0b9e2c4a-1d3f-4a5b-8c7d-9e0f1a2b3c4d\n",
+                                    -1, NULL));
+  g_assert_false(msvm_store_load(f->root, vm_uuid, &bad, &error));
+  g_assert_error(error, MSVM_ERROR, MSVM_RC_FAILED);
+  g_assert_nonnull(strstr(error->message, "no seed"));
 }
 
 int
