@@ -85,7 +85,10 @@ write_loop(int fd, const void *buf, size_t len, bool timed, int64_t deadline_us,
     ssize_t n;
     if (timed && wait_ready(fd, POLLOUT, deadline_us) <= 0)
       return false;
-    n = socket ? send(fd, p + done, len - done, MSG_NOSIGNAL) : write(fd, p + done, len - done);
+    /* (a timed send never blocks: on a blocking socket a plain send() of
+     * more than the peer reads would sleep past the deadline) */
+    n = socket ? send(fd, p + done, len - done, MSG_NOSIGNAL | (timed ? MSG_DONTWAIT : 0))
+               : write(fd, p + done, len - done);
     if (n < 0 && (errno == EINTR || (timed && errno == EAGAIN)))
       continue;
     if (n < 0)

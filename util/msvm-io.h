@@ -30,7 +30,9 @@ int64_t msvm_monotonic_us(void);
 bool msvm_read_full_until(int fd, void *buf, size_t len, int64_t deadline_us, size_t *ret_got);
 
 /* msvm_write_full until @deadline_us (ETIMEDOUT); @socket: send() with
- * MSG_NOSIGNAL, so that a peer gone is EPIPE, not SIGPIPE. */
+ * MSG_NOSIGNAL, so that a peer gone is EPIPE, not SIGPIPE, and
+ * MSG_DONTWAIT, so that a peer that stops reading cannot hold it past the
+ * deadline (a pipe must be O_NONBLOCK for that). */
 bool msvm_write_full_until(int fd, const void *buf, size_t len, int64_t deadline_us,
                            bool socket);
 
