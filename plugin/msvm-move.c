@@ -1086,16 +1086,25 @@ msvm_service_forget(MsvmService *svc, const char *domain_uuid, MsvmCallResult **
       goto out;
     undefined++;
   }
-  /* the entry, every file of it (the store holds the seed) */
+  /* the entry, every file of it (the store holds the seed); the lock file
+   * last: while it is there, a newcomer waits on it and writes nothing that
+   * this loop would then remove */
   {
     g_autoptr(GDir) d = g_dir_open(vm_dir, 0, NULL);
+    g_autofree char *lock_path = g_build_filename(vm_dir, "lock", NULL);
     const char *f;
     while (d != NULL && (f = g_dir_read_name(d)) != NULL) {
       g_autofree char *p = g_build_filename(vm_dir, f, NULL);
+      if (g_str_equal(f, "lock"))
+        continue;
       if (unlink(p) < 0 && errno != ENOENT) {
         msvm_set_error_errno(error, errno, "cannot remove %s", p);
         goto out;
       }
+    }
+    if (unlink(lock_path) < 0 && errno != ENOENT) {
+      msvm_set_error_errno(error, errno, "cannot remove %s", lock_path);
+      goto out;
     }
   }
   /* The directory goes while the lock is still held (on the unlinked lock
